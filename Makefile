@@ -1,0 +1,43 @@
+# caddy-mfa developer and CI commands. `make test` is what CI runs.
+
+GO       ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test deps caddy demo fuzz bench bench-e2e lint
+
+# Everything CI checks: test tools, the race-enabled suite (including the
+# real xcaddy builds), a run of every benchmark so none can rot, and a
+# short fuzz of every fuzz target.
+test: deps
+	$(GO) test -race -timeout 40m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 100x ./...
+	FUZZTIME=5s ./scripts/fuzz.sh
+
+# Debian packages the tests need (redis-server, chromium, oathtool).
+deps:
+	./scripts/test-deps.sh
+
+# Caddy with this checkout's plugin, built from xcaddy.json by xcaddy's library.
+caddy:
+	cd build/xcaddy && $(GO) run ./cmd/mfabuild -replace "$(CURDIR)" -pin -o "$(CURDIR)/caddy"
+
+# Caddy with the plugin, running the example Caddyfile.
+demo:
+	$(GO) run ./cmd/caddy run --config Caddyfile.example
+
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=1m).
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# End-to-end cost of the mfa handler: plain reverse_proxy vs mfa vs
+# forward_auth under wrk (BENCHMARKS.md). Needs wrk; run on a quiet box.
+bench-e2e:
+	$(GO) run ./cmd/mfabench $(BENCH_E2E_FLAGS)
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd build/xcaddy && $(GO) vet ./...

@@ -1,0 +1,213 @@
+package caddymfa
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+// What the admin API does to one user of one store (admin.go routes).
+
+// now is the clock of the store's handlers (tests inject one).
+func (t adminTarget) now() time.Time { return t.handlers[0].now() }
+
+// attemptKeys are the user's counters under every live handler's keys:
+// handlers sharing a store may run with different secrets.
+func (t adminTarget) attemptKeys(kind, user string) []string {
+	var keys []string
+	for _, h := range t.handlers {
+		if k := h.attemptKey(kind, user); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+type adminUser struct {
+	Store             string         `json:"store"`
+	User              string         `json:"user"`
+	Factors           []adminFactor  `json:"factors"`
+	RecoveryCodesLeft int            `json:"recovery_codes_left"`
+	TrustedDevices    int            `json:"trusted_devices"`
+	SecondFactor      adminLockState `json:"second_factor"`
+	Password          adminLockState `json:"password"`
+	// ActiveSessions counts sessions not revoked and within their absolute
+	// limit; some may already have ended by idleness.
+	ActiveSessions int `json:"active_sessions"`
+}
+
+type adminFactor struct {
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Label   string    `json:"label"`
+	Created time.Time `json:"created"`
+	Pending bool      `json:"pending,omitempty"`
+}
+
+type adminLockState struct {
+	Failures    int        `json:"failures"`
+	Locked      bool       `json:"locked"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	// HardLocked: the hard cap of consecutive failures was reached; only
+	// a recovery code or an admin unlock helps.
+	HardLocked bool `json:"hard_locked"`
+}
+
+func (t adminTarget) describe(ctx context.Context, user string) (adminUser, error) {
+	now := t.now()
+	ans := adminUser{Store: t.name, User: user, Factors: []adminFactor{}}
+	fs, err := t.backend.Factors(ctx, user)
+	if err != nil {
+		return ans, err
+	}
+	for _, f := range fs {
+		ans.Factors = append(ans.Factors, adminFactor{ID: f.ID, Type: f.Type, Label: f.Label, Created: f.CreatedAt.UTC(), Pending: f.Pending})
+	}
+	if ans.RecoveryCodesLeft, err = t.backend.RecoveryCodesLeft(ctx, user); err != nil {
+		return ans, err
+	}
+	devices, err := t.backend.Devices(ctx, user, now)
+	if err != nil {
+		return ans, err
+	}
+	sessions, err := t.backend.Sessions(ctx, user, now)
+	if err != nil {
+		return ans, err
+	}
+	ans.TrustedDevices, ans.ActiveSessions = len(devices), len(sessions)
+	if ans.SecondFactor, err = t.lockState(ctx, "mfa", user, now); err != nil {
+		return ans, err
+	}
+	ans.Password, err = t.lockState(ctx, "pwd", user, now)
+	return ans, err
+}
+
+// lockState merges the user's counters of one kind: the worst one counts.
+func (t adminTarget) lockState(ctx context.Context, kind, user string, now time.Time) (adminLockState, error) {
+	var st adminLockState
+	for _, h := range t.handlers {
+		a, err := t.backend.Attempts(ctx, h.attemptKey(kind, user), now)
+		if err != nil {
+			return st, err
+		}
+		st.Failures = max(st.Failures, a.Failures)
+		if a.Locked(now) {
+			st.Locked = true
+			if st.LockedUntil == nil || a.LockedUntil.After(*st.LockedUntil) {
+				until := a.LockedUntil.UTC()
+				st.LockedUntil = &until
+			}
+		}
+		if hardCap := h.limits.secondFactor.HardCap; kind == "mfa" && hardCap > 0 && a.Failures >= hardCap {
+			st.HardLocked = true
+		}
+	}
+	return st, nil
+}
+
+type adminDone struct {
+	Store     string `json:"store"`
+	User      string `json:"user"`
+	Action    string `json:"action"`
+	RequestID string `json:"request_id"`
+	// Counts of what a reset removed.
+	FactorsRemoved       int `json:"factors_removed,omitempty"`
+	RecoveryCodesRemoved int `json:"recovery_codes_removed,omitempty"`
+	DevicesRemoved       int `json:"devices_removed,omitempty"`
+	SessionsRevoked      int `json:"sessions_revoked,omitempty"`
+}
+
+func (t adminTarget) resetCounters(ctx context.Context, user string) error {
+	for _, kind := range []string{"mfa", "mfa30", "pwd"} {
+		for _, k := range t.attemptKeys(kind, user) {
+			if err := t.backend.ResetAttempts(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t adminTarget) unlock(ctx context.Context, r *http.Request, user string) (adminDone, error) {
+	done := adminDone{Store: t.name, User: user, Action: "unlock", RequestID: newID()}
+	err := t.resetCounters(ctx, user)
+	t.audit(r, "admin_unlock", done, err)
+	return done, err
+}
+
+// reset ends every session first, so nothing the user (or a thief) holds
+// keeps working while the rest is removed.
+func (t adminTarget) reset(ctx context.Context, r *http.Request, user string) (adminDone, error) {
+	done := adminDone{Store: t.name, User: user, Action: "reset", RequestID: newID()}
+	err := t.resetAll(ctx, user, &done)
+	t.audit(r, "admin_reset", done, err,
+		zap.Int("factors_removed", done.FactorsRemoved),
+		zap.Int("recovery_codes_removed", done.RecoveryCodesRemoved),
+		zap.Int("devices_removed", done.DevicesRemoved),
+		zap.Int("sessions_revoked", done.SessionsRevoked))
+	return done, err
+}
+
+func (t adminTarget) resetAll(ctx context.Context, user string, done *adminDone) error {
+	now := t.now()
+	sessions, err := t.backend.Sessions(ctx, user, now)
+	if err != nil {
+		return err
+	}
+	// Tokens carry auth_time in whole seconds: a bound at the next second
+	// also kills a session that began in this one.
+	notBefore := now.Truncate(time.Second).Add(time.Second)
+	lifetime := time.Duration(0)
+	for _, h := range t.handlers {
+		lifetime = max(lifetime, h.lifetime)
+	}
+	if err := t.backend.revoke(ctx, store.Revocation{User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(lifetime + tokenLeeway)}); err != nil {
+		return err
+	}
+	done.SessionsRevoked = len(sessions)
+	if done.DevicesRemoved, err = t.backend.DeleteDevices(ctx, user); err != nil {
+		return err
+	}
+	fs, err := t.backend.Factors(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := t.backend.DeleteFactor(ctx, user, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if !f.Pending {
+			done.FactorsRemoved++
+		}
+	}
+	if done.RecoveryCodesRemoved, err = t.backend.RecoveryCodesLeft(ctx, user); err != nil {
+		return err
+	}
+	if err := t.backend.ReplaceRecoveryCodes(ctx, user, nil); err != nil {
+		return err
+	}
+	return t.resetCounters(ctx, user)
+}
+
+// audit records an admin action once, on the first handler's audit log:
+// the operator's address is the client, the generated ID is the request.
+func (t adminTarget) audit(r *http.Request, event string, done adminDone, err error, extra ...zap.Field) {
+	ip, _, splitErr := net.SplitHostPort(r.RemoteAddr)
+	if splitErr != nil {
+		ip = r.RemoteAddr
+	}
+	outcome := "success"
+	if err != nil {
+		outcome = "failure"
+	}
+	t.handlers[0].auditAction(auditEntry{
+		Event: event, User: done.User, ClientIP: ip, Outcome: outcome, RequestID: done.RequestID, Host: r.Host,
+	}, append([]zap.Field{zap.String("store", done.Store)}, extra...)...)
+}

@@ -1,0 +1,113 @@
+package caddymfa
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// cookieValue scans the Cookie header itself; it must find exactly what
+// net/http's r.Cookie finds.
+var cookieLines = [][]string{
+	nil,
+	{""},
+	{"__Host-mfa_session=tok"},
+	{"a=1; __Host-mfa_session=tok; b=2"},
+	{"  __Host-mfa_session = tok  ;"},
+	{`__Host-mfa_session="quoted"`},
+	{`__Host-mfa_session="`},
+	{"__Host-mfa_session=bad\\value; __Host-mfa_session=good"},
+	{"__Host-mfa_session=a\"b", "__Host-mfa_session=second"},
+	{"__Host-mfa_session=first; __Host-mfa_session=second"},
+	{"x=1", "__Host-mfa_session=tok"},
+	{"__host-mfa_session=wrongcase"},
+	{"__Host-mfa_session"},
+	{"__Host-mfa_session="},
+	{"__Host-mfa_session=a=b=c"},
+	{";;; ;__Host-mfa_session=t;;"},
+	{"\t__Host-mfa_session=tab\t"},
+	{"__Host-mfa_session=caf\xc3\xa9"},
+	{strings.Repeat("a=1;", 3000) + "__Host-mfa_session=toomany"},
+}
+
+func TestCookieValueAsNetHTTP(t *testing.T) {
+	for _, lines := range cookieLines {
+		r := &http.Request{Header: http.Header{}}
+		if lines != nil {
+			r.Header["Cookie"] = lines
+		}
+		want := ""
+		if c, err := r.Cookie("__Host-mfa_session"); err == nil {
+			want = c.Value
+		}
+		if got := cookieValue(r, "__Host-mfa_session"); got != want {
+			t.Errorf("Cookie %q: cookieValue %q, r.Cookie %q", truncate(strings.Join(lines, " | "), 80), got, want)
+		}
+		// A value vouched for skips only the byte check.
+		if got := findCookie(r, "__Host-mfa_session", func(string) bool { return false }); got != want {
+			t.Errorf("Cookie %q: findCookie %q, r.Cookie %q", truncate(strings.Join(lines, " | "), 80), got, want)
+		}
+	}
+}
+
+func FuzzCookieValue(f *testing.F) {
+	for _, lines := range cookieLines {
+		if len(lines) == 1 {
+			f.Add(lines[0])
+		}
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r := &http.Request{Header: http.Header{"Cookie": {line}}}
+		want := ""
+		if c, err := r.Cookie("__Host-mfa_session"); err == nil {
+			want = c.Value
+		}
+		if got := cookieValue(r, "__Host-mfa_session"); got != want {
+			t.Fatalf("cookieValue %q, r.Cookie %q", got, want)
+		}
+		if strings.Count(line, ";") >= maxCookies-1 {
+			return // net/http reads none of them; stripping may change that
+		}
+		// After stripping, none of ours is left and every other cookie is.
+		before := r.Cookies()
+		newCookieNames("").stripOurCookies(r)
+		var kept []string
+		for _, c := range before {
+			if !newCookieNames("").isOurs(c.Name) {
+				kept = append(kept, c.Name+"="+c.Value)
+			}
+		}
+		var after []string
+		for _, c := range r.Cookies() {
+			after = append(after, c.Name+"="+c.Value)
+		}
+		if !slices.Equal(kept, after) {
+			t.Fatalf("after stripping: %q, want %q", after, kept)
+		}
+	})
+}
+
+func TestStripOurCookies(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want []string // nil: no Cookie header left
+	}{
+		{[]string{"a=1; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"__Host-mfa_session=t"}, nil},
+		{[]string{"__Host-mfa_session=t; a=1; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"a=1; b=2; __Host-mfa_session=t"}, []string{"a=1; b=2"}},
+		{[]string{"a=1; __Host-mfa_session=t; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"a=1;__Host-mfa_pending=p;  b=2 ; __Host-mfa_csrf=c; c=3"}, []string{"a=1; b=2; c=3"}},
+		{[]string{" __Host-mfa_session =t; a=1"}, []string{"a=1"}},
+		{[]string{"__Host-mfa_session=t", "a=1", "__Host-mfa_csrf=x"}, []string{"a=1"}},
+		{[]string{"__Host-mfa_session=t; __Host-mfa_csrf=x"}, nil},
+		{[]string{"__Secure-mfa_session=other-scheme; a=1"}, []string{"__Secure-mfa_session=other-scheme; a=1"}},
+	} {
+		r := &http.Request{Header: http.Header{"Cookie": slices.Clone(c.in)}}
+		newCookieNames("").stripOurCookies(r)
+		if got := r.Header["Cookie"]; !slices.Equal(got, c.want) || (c.want == nil) != (got == nil) {
+			t.Errorf("Cookie %q: stripped to %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package caddymfa
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor/totp"
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+// enrollment is a TOTP factor being set up, as the user must see it.
+type enrollment struct {
+	FactorID string
+	Secret   string // base32
+	URI      string
+	QRPNG    []byte
+}
+
+func (e enrollment) qrDataURI() string {
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)
+}
+
+// issuer is the name authenticator apps show next to the account.
+func (h *Handler) issuer(r *http.Request) string {
+	if h.Issuer != "" {
+		return h.Issuer
+	}
+	return h.audience(r)
+}
+
+// startEnrollment creates a pending TOTP factor for user. With only a first
+// factor behind them (an mfa_token), users may enroll only while they have
+// no active factor: otherwise a stolen password would be enough to add an
+// attacker's authenticator. adding is for signed-in users who just
+// confirmed with a factor they have (the account page checks that).
+func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user string, adding bool) (enrollment, error) {
+	all, err := h.backend.Factors(ctx, user)
+	if err != nil {
+		return enrollment{}, unavailable(err)
+	}
+	label := "Authenticator app"
+	active := 0
+	for _, f := range all {
+		if !f.Pending {
+			active++
+		}
+	}
+	if active > 0 && !adding {
+		return enrollment{}, errNoEnrollment
+	}
+	if active > 0 {
+		label = fmt.Sprintf("Authenticator app %d", active+1)
+	}
+	for _, f := range all {
+		if !f.Pending {
+			continue
+		}
+		// One setup at a time: an abandoned one is replaced.
+		if err := h.backend.DeleteFactor(ctx, user, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return enrollment{}, unavailable(err)
+		}
+	}
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return enrollment{}, err
+	}
+	sealed, err := h.ring.Seal(secret, []byte(user))
+	if err != nil {
+		return enrollment{}, err
+	}
+	now := h.now()
+	f := store.FactorRecord{
+		ID:           newID(),
+		Type:         factor.TypeTOTP,
+		Label:        label,
+		Secret:       sealed,
+		Pending:      true,
+		PendingUntil: now.Add(defaultEnrollLifetime),
+		CreatedAt:    now,
+	}
+	if err := h.backend.SaveFactor(ctx, user, f); err != nil {
+		return enrollment{}, unavailable(err)
+	}
+	h.auditEvent(r, "enrollment_started", user, factor.TypeTOTP, "success")
+	return h.describeEnrollment(r, user, f.ID, secret)
+}
+
+// currentEnrollment finds user's pending setup, if one is still valid.
+func (h *Handler) currentEnrollment(ctx context.Context, r *http.Request, user string) (enrollment, bool, error) {
+	f, ok, err := h.pendingFactor(ctx, user, "")
+	if err != nil || !ok {
+		return enrollment{}, false, err
+	}
+	secret, err := h.ring.Open(f.Secret, []byte(user))
+	if err != nil {
+		return enrollment{}, false, nil
+	}
+	e, err := h.describeEnrollment(r, user, f.ID, secret)
+	return e, err == nil, err
+}
+
+func (h *Handler) pendingFactor(ctx context.Context, user, id string) (store.FactorRecord, bool, error) {
+	all, err := h.backend.Factors(ctx, user)
+	if err != nil {
+		return store.FactorRecord{}, false, unavailable(err)
+	}
+	now := h.now()
+	for _, f := range all {
+		if f.Pending && f.Type == factor.TypeTOTP && (id == "" || f.ID == id) && now.Before(f.PendingUntil) {
+			return f, true, nil
+		}
+	}
+	return store.FactorRecord{}, false, nil
+}
+
+func (h *Handler) describeEnrollment(r *http.Request, user, id string, secret []byte) (enrollment, error) {
+	uri := totp.URI(h.issuer(r), user, secret, h.totp)
+	png, err := totp.QRCodePNG(uri, 256)
+	if err != nil {
+		return enrollment{}, fmt.Errorf("drawing QR code: %w", err)
+	}
+	return enrollment{FactorID: id, Secret: totp.EncodeSecret(secret), URI: uri, QRPNG: png}, nil
+}
+
+// confirmEnrollment activates the pending factor when code comes from it,
+// and issues the first recovery codes.
+func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user, factorID, code string) ([]string, error) {
+	in, err := h.parseCode(codeInput{Code: code})
+	if err != nil {
+		return nil, err
+	}
+	if factorID == "" || len(factorID) > 64 {
+		return nil, badRequest("factor_id is required: use the one from the enrollment step.")
+	}
+	now := h.now()
+	if err := h.checkIPLock(ctx, r, now, user, factor.TypeTOTP); err != nil {
+		return nil, err
+	}
+	key := h.attemptKey("mfa", user)
+	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if !st.Allowed {
+		h.auditEvent(r, "lockout", user, factor.TypeTOTP, "locked")
+		return nil, rateLimited(st.LockedUntil.Sub(now))
+	}
+	f, ok, err := h.pendingFactor(ctx, user, factorID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &apiError{Status: http.StatusNotFound, Code: "enrollment_not_found",
+			Message: "This setup has expired or was replaced. Please start again."}
+	}
+	secret, err := h.ring.Open(f.Secret, []byte(user))
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	step, err := totp.Verify(secret, in.Code, now, 0, h.totp)
+	if err != nil {
+		h.countIPFailure(ctx, r, now)
+		h.auditEvent(r, "enrollment", user, factor.TypeTOTP, "failure")
+		return nil, errInvalidCode
+	}
+	// Two racing confirmations must not both issue recovery codes.
+	switch err := h.backend.UseOnce(ctx, "enroll:"+f.ID, f.PendingUntil); {
+	case errors.Is(err, store.ErrReplay):
+		return nil, errInvalidCode
+	case err != nil:
+		return nil, unavailable(err)
+	}
+	f.Pending, f.PendingUntil, f.LastStep = false, time.Time{}, step
+	if err := h.backend.SaveFactor(ctx, user, f); err != nil {
+		return nil, unavailable(err)
+	}
+	if err := h.backend.ResetAttempts(ctx, key); err != nil {
+		return nil, unavailable(err)
+	}
+	// First codes with the first factor; a user adding an authenticator
+	// keeps the codes they have.
+	left, err := h.backend.RecoveryCodesLeft(ctx, user)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var codes []string
+	if left == 0 {
+		if codes, err = h.newRecoveryCodes(ctx, user); err != nil {
+			return nil, err
+		}
+		left = len(codes)
+	}
+	h.auditEvent(r, "enrollment", user, factor.TypeTOTP, "success", codesLeft(left))
+	return codes, nil
+}

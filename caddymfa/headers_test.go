@@ -1,0 +1,105 @@
+package caddymfa
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	_, _, token := c.enrollAPI("alice", "alice-password")
+
+	spoofs := []struct {
+		name string
+		hdr  []string
+	}{
+		{"canonical", []string{"Remote-User", "admin"}},
+		{"lower case", []string{"remote-user", "admin"}},
+		{"upper case", []string{"REMOTE-USER", "admin"}},
+		{"underscore", []string{"Remote_User", "admin"}},
+		{"duplicates", []string{"Remote-User", "admin", "Remote-User", "root"}},
+		{"groups", []string{"Remote-Groups", "superusers"}},
+		{"email", []string{"remote-email", "boss@example.com"}},
+		{"methods", []string{"Remote-MFA-Methods", "hwk"}},
+		{"hop-by-hop trick", []string{"Connection", "close, Remote-User"}},
+	}
+	for _, s := range spoofs {
+		t.Run(s.name, func(t *testing.T) {
+			before := g.up.count()
+			hdr := append([]string{"Authorization", "Bearer " + token}, s.hdr...)
+			mustStatus(t, c.get("/", hdr...), http.StatusOK)
+			if g.up.count() != before+1 {
+				t.Fatal("request did not reach upstream")
+			}
+			seen := g.up.last(t)
+			want := map[string]string{"Remote-User": "alice", "Remote-Groups": "admins,dev", "Remote-Email": "alice@example.com", "Remote-Mfa-Methods": "pwd,otp,mfa"}
+			for name, vals := range seen.Header {
+				for w, v := range want {
+					if sameHeaderName(name, w) && (len(vals) != 1 || vals[0] != v || name != http.CanonicalHeaderKey(w)) {
+						t.Errorf("upstream got %s: %q (want exactly one %s: %q)", name, vals, w, v)
+					}
+				}
+				if strings.Contains(strings.ToLower(name), "remote_") {
+					t.Errorf("upstream got spoofed %s: %q", name, vals)
+				}
+			}
+			for w := range want {
+				if seen.Header.Get(w) == "" {
+					t.Errorf("upstream got no %s", w)
+				}
+			}
+		})
+	}
+
+	// Without a session nothing is proxied, spoofed header or not.
+	before := g.up.count()
+	mustStatus(t, g.client().get("/", "Remote-User", "admin"), http.StatusUnauthorized)
+	if g.up.count() != before {
+		t.Error("unauthenticated request with Remote-User reached upstream")
+	}
+}
+
+func TestUnknownBearerFallsBackToCookie(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	c.enrollBrowser("/", "alice", "alice-password")
+	// A bearer token meant for the app itself is not ours: the cookie
+	// session decides and the app's token is passed on untouched.
+	r := c.get("/", "Authorization", "Bearer app-own-token")
+	mustStatus(t, r, http.StatusOK)
+	if got := g.up.last(t).Header.Get("Authorization"); got != "Bearer app-own-token" {
+		t.Errorf("upstream Authorization = %q", got)
+	}
+}
+
+func TestRenamedAndDisabledHeadersAreStillStripped(t *testing.T) {
+	a, _ := userHashes(t)
+	g := startGateway(t, `mfa {
+		secret `+testSecret+`
+		user alice `+a+`
+		store file {STORE}
+		headers {
+			user X-Forwarded-User
+			groups off
+		}
+	}`)
+	c := g.client()
+	_, _, token := c.enrollAPI("alice", "alice-password")
+	mustStatus(t, c.get("/", "Authorization", "Bearer "+token, "Remote-User", "admin", "Remote-Groups", "root", "X-Forwarded-User", "admin"), http.StatusOK)
+	seen := g.up.last(t)
+	if got := seen.Header.Values("X-Forwarded-User"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("X-Forwarded-User = %q", got)
+	}
+	if got := seen.Header.Values("Remote-User"); len(got) != 0 {
+		t.Errorf("renamed default header still reached upstream: %q", got)
+	}
+	if got := seen.Header.Values("Remote-Groups"); len(got) != 0 {
+		t.Errorf("disabled header reached upstream: %q", got)
+	}
+	if seen.Header.Get("Remote-Email") != "" {
+		// alice has no email in this config
+		t.Errorf("Remote-Email = %q", seen.Header.Get("Remote-Email"))
+	}
+}

@@ -1,0 +1,113 @@
+package caddymfa
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A browser form (or a page's JSON call) that meets the challenge because
+// the session ended or the route needs a step-up is not lost: its body is
+// kept in the store, encrypted and single-use, and after the challenge the
+// browser's return to the URL is turned back into the original request,
+// which reaches the upstream exactly once.
+
+const (
+	defaultKeepBody = 64 << 10
+	parkLifetime    = 10 * time.Minute
+	// resumeCookie holds the id of this browser's parked request; only
+	// this browser can resume it.
+	resumeCookie = "__Host-mfa_resume"
+)
+
+// parkedRequest is what is kept of a request.
+type parkedRequest struct {
+	Method      string `json:"m"`
+	URI         string `json:"u"`
+	ContentType string `json:"t,omitempty"`
+	Body        []byte `json:"b"`
+}
+
+func (h *Handler) keepBodyLimit() int64 {
+	switch {
+	case h.KeepBody < 0:
+		return 0
+	case h.KeepBody == 0:
+		return defaultKeepBody
+	}
+	return h.KeepBody
+}
+
+// parkRequest keeps r for replay after the challenge, if it is a browser
+// request with a body within the limit from our own origin (a cross-site
+// post is never kept: it would run once the user signed in). It reports
+// whether r was kept.
+func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
+	limit := h.keepBodyLimit()
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodConnect:
+		return false
+	}
+	if limit == 0 || r.ContentLength > limit || http.NewCrossOriginProtection().Check(r) != nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil || int64(len(body)) > limit {
+		return false
+	}
+	data, err := json.Marshal(parkedRequest{Method: r.Method, URI: r.URL.RequestURI(), ContentType: r.Header.Get("Content-Type"), Body: body})
+	if err != nil {
+		return false
+	}
+	id := newID()
+	sealed, err := h.ring.Seal(data, []byte("parked "+id))
+	if err != nil {
+		return false
+	}
+	until := h.now().Add(parkLifetime)
+	if err := h.backend.ParkRequest(r.Context(), id, sealed, until); err != nil {
+		h.logStoreError("keeping a request across the challenge", err)
+		return false
+	}
+	http.SetCookie(w, h.cookies.make(resumeCookie, id, until))
+	return true
+}
+
+// resumeParked turns the browser's GET back into the request it parked, if
+// it has one for this URL. The caller has checked the session.
+func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Cookie"), resumeCookie) {
+		return false
+	}
+	id := cookieValue(r, resumeCookie)
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	http.SetCookie(w, h.cookies.clear(resumeCookie))
+	sealed, err := h.backend.TakeParkedRequest(r.Context(), id, h.now())
+	if err != nil {
+		return false
+	}
+	data, err := h.ring.Open(sealed, []byte("parked "+id))
+	if err != nil {
+		return false
+	}
+	var p parkedRequest
+	if json.Unmarshal(data, &p) != nil || p.URI != r.URL.RequestURI() {
+		return false
+	}
+	r.Method = p.Method
+	r.Body = io.NopCloser(bytes.NewReader(p.Body))
+	r.ContentLength = int64(len(p.Body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(p.Body)))
+	if p.ContentType != "" {
+		r.Header.Set("Content-Type", p.ContentType)
+	} else {
+		r.Header.Del("Content-Type")
+	}
+	return true
+}

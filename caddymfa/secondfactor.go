@@ -1,0 +1,235 @@
+package caddymfa
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor/recovery"
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor/totp"
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+const purposeRecovery = "recovery code"
+
+// codeInput is a submitted second factor: a TOTP code or a recovery code.
+type codeInput struct {
+	Code         string
+	RecoveryCode string
+	FactorID     string
+}
+
+// verified says which factor passed.
+type verified struct {
+	Type      string
+	FactorID  string
+	CodesLeft int // after a recovery code
+}
+
+// secondFactor is one kind of second factor. A new kind (email, SMS,
+// WebAuthn) is one more implementation, registered in newSecondFactors;
+// counting, locking, auditing and sessions stay in verifySecondFactor.
+type secondFactor interface {
+	// Type is the factor type, as stored and as the API names it.
+	Type() string
+	// Check verifies in for user and consumes what must work only once.
+	// A wrong value is errInvalidCode (or another 401 apiError).
+	Check(ctx context.Context, user string, in codeInput) (verified, error)
+	// Unlocks reports whether this factor still works once the account
+	// reached the hard cap of consecutive failures.
+	Unlocks() bool
+}
+
+type totpFactor struct{ h *Handler }
+
+func (totpFactor) Type() string  { return factor.TypeTOTP }
+func (totpFactor) Unlocks() bool { return false }
+func (f totpFactor) Check(ctx context.Context, user string, in codeInput) (verified, error) {
+	return f.h.checkTOTP(ctx, user, in)
+}
+
+type recoveryCodeFactor struct{ h *Handler }
+
+func (recoveryCodeFactor) Type() string  { return factor.TypeRecoveryCode }
+func (recoveryCodeFactor) Unlocks() bool { return true }
+func (f recoveryCodeFactor) Check(ctx context.Context, user string, in codeInput) (verified, error) {
+	return f.h.consumeRecoveryCode(ctx, user, in.RecoveryCode)
+}
+
+// newSecondFactors lists the factor kinds this handler accepts.
+func (h *Handler) newSecondFactors() map[string]secondFactor {
+	all := map[string]secondFactor{}
+	for _, f := range []secondFactor{totpFactor{h}, recoveryCodeFactor{h}} {
+		if slices.Contains(h.factors, f.Type()) {
+			all[f.Type()] = f
+		}
+	}
+	return all
+}
+
+// parse checks the shape of the input before anything is counted, so a
+// malformed request changes no state.
+func (h *Handler) parseCode(in codeInput) (codeInput, error) {
+	switch {
+	case in.Code != "" && in.RecoveryCode != "":
+		return in, badRequest("Send either a code or a recovery code, not both.")
+	case in.Code != "":
+		c, err := totp.Normalize(in.Code, h.totp)
+		if err != nil {
+			return in, badRequest("A code is %d digits.", h.totp.Digits)
+		}
+		in.Code = c
+	case in.RecoveryCode != "":
+		if !slices.Contains(h.factors, factor.TypeRecoveryCode) {
+			return in, badRequest("Recovery codes are not accepted here.")
+		}
+		c, err := recovery.Normalize(in.RecoveryCode)
+		if err != nil {
+			return in, badRequest("That does not look like a recovery code.")
+		}
+		in.RecoveryCode = c
+	default:
+		return in, badRequest("Enter the code from your authenticator app.")
+	}
+	if len(in.FactorID) > 64 {
+		return in, badRequest("Unknown factor_id.")
+	}
+	return in, nil
+}
+
+// verifySecondFactor checks a code for user. The attempt is counted before
+// the code is looked at, so however many requests race, no more codes are
+// evaluated than the lock policy allows.
+func (h *Handler) verifySecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
+	in, err := h.parseCode(in)
+	if err != nil {
+		return verified{}, err
+	}
+	now := h.now()
+	kind := factor.TypeTOTP
+	if in.RecoveryCode != "" {
+		kind = factor.TypeRecoveryCode
+	}
+	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
+		return verified{}, err
+	}
+	key := h.attemptKey("mfa", user)
+	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
+	if err != nil {
+		return verified{}, unavailable(err)
+	}
+	f := h.secondFactors[kind]
+	switch {
+	case !st.Allowed:
+		h.auditEvent(r, "lockout", user, kind, "locked")
+		return verified{}, rateLimited(st.LockedUntil.Sub(now))
+	case st.HardLocked && !f.Unlocks():
+		h.auditEvent(r, "lockout", user, kind, "hard_locked")
+		return verified{}, errAccountLocked
+	}
+	windowKey := h.attemptKey("mfa30", user)
+	if !f.Unlocks() {
+		wst, err := h.backend.Attempts(ctx, windowKey, now)
+		if err != nil {
+			return verified{}, unavailable(err)
+		}
+		if wst.Locked(now) {
+			h.auditEvent(r, "lockout", user, kind, "window_locked")
+			return verified{}, errAccountLocked
+		}
+	}
+
+	observe := timeVerification(kind)
+	v, err := f.Check(ctx, user, in)
+	observe()
+	if err != nil {
+		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+			h.countIPFailure(ctx, r, now)
+			if !f.Unlocks() {
+				if _, err := h.backend.CountAttempt(ctx, windowKey, now, h.limits.window); err != nil {
+					h.logStoreError("counting a failed code", err)
+				}
+			}
+			h.auditEvent(r, "challenge", user, kind, "failure")
+		}
+		return verified{}, err
+	}
+	if err := h.backend.ResetAttempts(ctx, key); err != nil {
+		return verified{}, unavailable(err)
+	}
+	h.auditEvent(r, "challenge", user, kind, "success")
+	if v.Type == factor.TypeRecoveryCode {
+		h.auditEvent(r, "recovery_code_used", user, kind, "success", codesLeft(v.CodesLeft))
+	}
+	return v, nil
+}
+
+// checkTOTP tries the code against the user's authenticators (or the one
+// named) and records the matched time step, so the code works once.
+func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (verified, error) {
+	active, err := h.activeFactors(ctx, user)
+	if err != nil {
+		return verified{}, err
+	}
+	now := h.now()
+	for _, f := range active {
+		if f.Type != factor.TypeTOTP || (in.FactorID != "" && f.ID != in.FactorID) {
+			continue
+		}
+		secret, err := h.ring.Open(f.Secret, []byte(user))
+		if err != nil {
+			h.logStoreError("opening a factor secret", err)
+			continue
+		}
+		step, err := totp.Verify(secret, in.Code, now, f.LastStep, h.totp)
+		if err != nil {
+			continue
+		}
+		switch err := h.backend.UseStep(ctx, user, f.ID, step); {
+		case err == nil:
+			return verified{Type: factor.TypeTOTP, FactorID: f.ID}, nil
+		case errors.Is(err, store.ErrReplay), errors.Is(err, store.ErrNotFound):
+			continue
+		default:
+			return verified{}, unavailable(err)
+		}
+	}
+	return verified{}, errInvalidCode
+}
+
+func (h *Handler) consumeRecoveryCode(ctx context.Context, user, code string) (verified, error) {
+	left, err := h.backend.ConsumeRecoveryCode(ctx, user, h.ring.KeyedHashes(purposeRecovery, []byte(code)))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return verified{}, errInvalidRecovery
+	case err != nil:
+		return verified{}, unavailable(err)
+	}
+	return verified{Type: factor.TypeRecoveryCode, CodesLeft: left}, nil
+}
+
+// newRecoveryCodes replaces user's recovery codes and returns the new
+// ones, to be shown once.
+func (h *Handler) newRecoveryCodes(ctx context.Context, user string) ([]string, error) {
+	if !slices.Contains(h.factors, factor.TypeRecoveryCode) {
+		return nil, nil
+	}
+	codes, err := recovery.Generate(recovery.DefaultCount)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([][]byte, len(codes))
+	for i, c := range codes {
+		n, err := recovery.Normalize(c)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h.ring.KeyedHash(purposeRecovery, []byte(n))
+	}
+	if err := h.backend.ReplaceRecoveryCodes(ctx, user, hashes); err != nil {
+		return nil, unavailable(err)
+	}
+	return codes, nil
+}

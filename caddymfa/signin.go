@@ -1,0 +1,221 @@
+package caddymfa
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+const (
+	maxUsername = 256
+	maxPassword = 1024
+)
+
+// Outcomes of a first factor, as the API names them.
+const (
+	statusAuthenticated      = "authenticated"
+	statusMFARequired        = "mfa_required"
+	statusEnrollmentRequired = "enrollment_required"
+)
+
+// clientIP is Caddy's client IP, which honours trusted_proxies; a client's
+// own X-Forwarded-For is never believed.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// audience binds tokens to the site (or the cookie_domain family of
+// sites) that issued them.
+func (h *Handler) audience(r *http.Request) string {
+	if h.CookieDomain != "" {
+		return h.CookieDomain
+	}
+	host := r.Host
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	return strings.ToLower(host)
+}
+
+func newID() string { return rand.Text() }
+
+// attemptKey names a failure counter without storing user input as is.
+func (h *Handler) attemptKey(kind, value string) string {
+	return kind + ":" + hex.EncodeToString(h.ring.KeyedHash("attempt key", []byte(kind+"\x00"+value))[:16])
+}
+
+func (h *Handler) ipKey(ip string) string { return h.attemptKey("ip", ip) }
+
+// checkIPLock refuses a client IP that failed too often, without counting.
+// user and factorType only label the audit event.
+func (h *Handler) checkIPLock(ctx context.Context, r *http.Request, now time.Time, user, factorType string) error {
+	st, err := h.backend.Attempts(ctx, h.ipKey(clientIP(r)), now)
+	if err != nil {
+		return unavailable(err)
+	}
+	if st.Locked(now) {
+		h.auditEvent(r, "lockout", user, factorType, "ip_locked")
+		return rateLimited(st.LockedUntil.Sub(now))
+	}
+	return nil
+}
+
+// countIPFailure records one failure of the client IP.
+func (h *Handler) countIPFailure(ctx context.Context, r *http.Request, now time.Time) {
+	if _, err := h.backend.CountAttempt(ctx, h.ipKey(clientIP(r)), now, h.limits.ip); err != nil {
+		h.logStoreError("counting IP failure", err)
+	}
+}
+
+// checkPassword is the built-in first factor. Unknown users, wrong
+// passwords and locked names are indistinguishable: the same counter
+// applies to any name, and an unknown name is checked against a dummy hash.
+func (h *Handler) checkPassword(ctx context.Context, r *http.Request, username, password string) (string, error) {
+	if username == "" || password == "" {
+		return "", badRequest("Enter your username and password.")
+	}
+	if len(username) > maxUsername || len(password) > maxPassword {
+		return "", badRequest("The username or password is too long.")
+	}
+	now := h.now()
+	if err := h.checkIPLock(ctx, r, now, username, "password"); err != nil {
+		return "", err
+	}
+	key := h.attemptKey("pwd", username)
+	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.password)
+	if err != nil {
+		return "", unavailable(err)
+	}
+	if !st.Allowed {
+		h.auditEvent(r, "lockout", username, "password", "user_locked")
+		return "", rateLimited(st.LockedUntil.Sub(now))
+	}
+	u, ok := h.dir.Authenticate(username, password)
+	if !ok {
+		h.countIPFailure(ctx, r, now)
+		h.auditEvent(r, "signin", username, "password", "failure")
+		return "", errInvalidCredentials
+	}
+	if err := h.backend.ResetAttempts(ctx, key); err != nil {
+		return "", unavailable(err)
+	}
+	h.auditEvent(r, "signin", u.Name, "password", "success")
+	return u.Name, nil
+}
+
+// firstFactorDone is what a passed first factor leads to.
+type firstFactorDone struct {
+	Status  string
+	Pending pending
+	Token   string               // the mfa_token, unless Status is authenticated
+	Factors []store.FactorRecord // active factors, when Status is mfa_required
+	// GraceUntil: a user without a factor may skip enrollment until then.
+	GraceUntil time.Time
+	// Session and SessionToken are set when Status is authenticated.
+	Session      session
+	SessionToken string
+}
+
+// afterFirstFactor decides the next step for user: a session right away
+// (a trusted device of theirs, or `enforce enrolled` without a factor), or
+// an mfa_token that carries the flow to the second factor or enrollment.
+func (h *Handler) afterFirstFactor(ctx context.Context, r *http.Request, user string, amr []string, deviceToken string) (firstFactorDone, error) {
+	now := h.now()
+	active, err := h.activeFactors(ctx, user)
+	if err != nil {
+		return firstFactorDone{}, err
+	}
+	done := firstFactorDone{Status: statusMFARequired, Factors: active}
+	if len(active) > 0 && deviceToken != "" {
+		if d, ok := h.trustedDevice(ctx, r, user, deviceToken); ok {
+			done.Status = statusAuthenticated
+			done.Session, done.SessionToken, err = h.startSession(ctx, r, newSession{
+				User: user, AuthTime: now, AMR: append(slices.Clone(amr), amrDevice),
+				MFAFactor: factorDevice, DeviceID: d.ID,
+			})
+			return done, err
+		}
+	}
+	if len(active) == 0 {
+		done.Status = statusEnrollmentRequired
+		if h.enforce == enforceEnrolled {
+			done.Status = statusAuthenticated
+			done.Session, done.SessionToken, err = h.startSession(ctx, r, newSession{User: user, AuthTime: now, AMR: amr})
+			return done, err
+		}
+		if done.GraceUntil, err = h.graceUntil(ctx, user); err != nil {
+			return firstFactorDone{}, err
+		}
+	}
+	done.Pending = pending{
+		User:      user,
+		ID:        newID(),
+		Audience:  h.audience(r),
+		ExpiresAt: now.Add(defaultPendingLifetime),
+		AuthTime:  now,
+		AMR:       amr,
+	}
+	if done.Token, err = h.tokens.issuePending(done.Pending, now); err != nil {
+		return firstFactorDone{}, err
+	}
+	return done, nil
+}
+
+// graceUntil is when user's enrollment grace ends (zero: none left).
+func (h *Handler) graceUntil(ctx context.Context, user string) (time.Time, error) {
+	if h.EnrollmentGrace <= 0 || h.enforce != enforceRequired {
+		return time.Time{}, nil
+	}
+	now := h.now()
+	first, err := h.backend.FirstSeen(ctx, user, now)
+	if err != nil {
+		return time.Time{}, unavailable(err)
+	}
+	until := first.Add(time.Duration(h.EnrollmentGrace))
+	if !now.Before(until) {
+		return time.Time{}, nil
+	}
+	return until, nil
+}
+
+// activeFactors lists user's enrolled (not pending) second factors of the
+// types this site accepts.
+func (h *Handler) activeFactors(ctx context.Context, user string) ([]store.FactorRecord, error) {
+	all, err := h.backend.Factors(ctx, user)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var active []store.FactorRecord
+	for _, f := range all {
+		if !f.Pending && slices.Contains(h.factors, f.Type) {
+			active = append(active, f)
+		}
+	}
+	return active, nil
+}
+
+// factorAMR is the amr list of a first factor plus a second.
+func factorAMR(first []string, secondType string) []string {
+	amr := slices.Clone(first)
+	if v := factor.AMR(secondType); v != "" && !slices.Contains(amr, v) {
+		amr = append(amr, v)
+	}
+	return append(amr, "mfa")
+}

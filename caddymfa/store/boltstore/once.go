@@ -1,0 +1,83 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+// onceRecord is a single-use marker.
+type onceRecord struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// firstSeenRecord is when a user was first seen.
+type firstSeenRecord struct {
+	At time.Time `json:"at"`
+}
+
+// UseOnce marks key as used until expiresAt.
+func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
+	const op = "use once"
+	if err := checkKeys("once key", key); err != nil {
+		return invalid(op, err)
+	}
+	if expiresAt.IsZero() {
+		return invalid(op, fmt.Errorf("%w: once marker without expiry", store.ErrInvalid))
+	}
+	now := s.now()
+	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
+		b := tx.Bucket(bucketOnce)
+		var old onceRecord
+		ok, err := getJSON(b, []byte(key), &old)
+		switch {
+		case err != nil:
+			return nil, err
+		case ok && !expired(old.ExpiresAt, now):
+			return store.ErrReplay, nil
+		case expired(expiresAt, now):
+			return nil, b.Delete([]byte(key))
+		}
+		return nil, putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt})
+	})
+}
+
+// FirstSeen returns when user was first seen, recording now if never.
+func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time.Time, error) {
+	const op = "first seen"
+	if err := checkKeys("user", user); err != nil {
+		return time.Time{}, invalid(op, err)
+	}
+	if now.IsZero() {
+		return time.Time{}, invalid(op, fmt.Errorf("%w: zero time", store.ErrInvalid))
+	}
+	var rec firstSeenRecord
+	var found bool
+	// Most calls find the user already recorded; a read spares them a
+	// write transaction and its fsync.
+	err := s.read(ctx, op, func(tx *bolt.Tx) (error, error) {
+		var err error
+		found, err = getJSON(tx.Bucket(bucketFirstSeen), []byte(user), &rec)
+		return nil, err
+	})
+	if err != nil || found {
+		return rec.At, err
+	}
+	err = s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
+		b := tx.Bucket(bucketFirstSeen)
+		ok, err := getJSON(b, []byte(user), &rec)
+		if err != nil || ok {
+			return nil, err
+		}
+		rec = firstSeenRecord{At: now}
+		return nil, putJSON(b, []byte(user), rec)
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return rec.At, nil
+}

@@ -1,0 +1,80 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
+)
+
+// UseOnce marks key as used until expiresAt: SET NX with the expiry, so
+// of racing callers on any instance exactly one creates the marker.
+func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
+	const op = "use once"
+	if err := checkKeys("once key", key); err != nil {
+		return invalid(op, err)
+	}
+	if err := needExpiry("once marker", expiresAt); err != nil {
+		return invalid(op, err)
+	}
+	if err := s.usable(op); err != nil {
+		return err
+	}
+	k := s.keys.once(key)
+	if expired(expiresAt, s.now()) {
+		// Nothing to store, but a marker in force is still a replay.
+		n, err := s.client.Exists(ctx, k).Result()
+		switch {
+		case err != nil:
+			return failed(op, err)
+		case n > 0:
+			return outcome(op, store.ErrReplay)
+		}
+		return nil
+	}
+	ok, err := s.client.SetArgs(ctx, k, "", redis.SetArgs{Mode: "NX", ExpireAt: fromMS(ms(expiresAt))}).Result()
+	switch {
+	case isNil(err):
+		return outcome(op, store.ErrReplay)
+	case err != nil:
+		return failed(op, err)
+	case ok != "OK":
+		return outcome(op, store.ErrReplay)
+	}
+	return nil
+}
+
+// firstSeenScript records now as the first sighting unless one exists,
+// and returns the one in force.
+// KEYS: user hash. ARGV: now.
+var firstSeenScript = script(`
+redis.call('HSETNX', KEYS[1], 'seen', ARGV[1])
+return redis.call('HGET', KEYS[1], 'seen')
+`)
+
+// FirstSeen returns when user was first seen, recording now if never.
+func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time.Time, error) {
+	const op = "first seen"
+	if err := checkKeys("user", user); err != nil {
+		return time.Time{}, invalid(op, err)
+	}
+	if now.IsZero() {
+		return time.Time{}, invalid(op, fmt.Errorf("%w: zero time", store.ErrInvalid))
+	}
+	if err := s.usable(op); err != nil {
+		return time.Time{}, err
+	}
+	v, err := firstSeenScript.Run(ctx, s.client, []string{s.keys.user(user)}, ms(now)).Text()
+	if err != nil {
+		return time.Time{}, failed(op, err)
+	}
+	at, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, failed(op, errCorrupt)
+	}
+	return fromMS(at), nil
+}

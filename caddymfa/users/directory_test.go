@@ -1,0 +1,194 @@
+package users
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// countVerifications replaces d's verification with one that records each
+// hash it checks and still really verifies.
+func countVerifications(d *Directory) *[]Hash {
+	var seen []Hash
+	d.verify = func(h Hash, password string) bool {
+		seen = append(seen, h)
+		return h.Verify(password)
+	}
+	return &seen
+}
+
+func TestAuthenticate(t *testing.T) {
+	alice := User{Name: "alice", Email: "alice@example.com", DisplayName: "Alice Doe", Groups: []string{"admins"}, Hash: mustParse(t, cheapHash(t, "alice pw"))}
+	bob := User{Name: "bob", Hash: mustParse(t, cheapHash(t, "bob pw"))}
+	d, err := NewDirectory([]User{alice, bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, user, password string
+		ok                   bool
+	}{
+		{"right password", "alice", "alice pw", true},
+		{"other user", "bob", "bob pw", true},
+		{"wrong password", "alice", "bob pw", false},
+		{"empty password", "alice", "", false},
+		{"unknown user", "carol", "alice pw", false},
+		{"name case differs", "Alice", "alice pw", false},
+		{"name with space", "alice ", "alice pw", false},
+		{"empty name", "", "alice pw", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := countVerifications(d)
+			u, ok := d.Authenticate(tt.user, tt.password)
+			if ok != tt.ok {
+				t.Fatalf("Authenticate = %v, want %v", ok, tt.ok)
+			}
+			if len(*seen) != 1 {
+				t.Fatalf("%d hash verifications, want exactly 1", len(*seen))
+			}
+			if ok && u.Name != tt.user {
+				t.Fatalf("signed in as %q", u.Name)
+			}
+			if !ok && u.Name != "" {
+				t.Fatalf("a failed sign-in returned user %q", u.Name)
+			}
+		})
+	}
+	if u, _ := d.Authenticate("alice", "alice pw"); u.Email != "alice@example.com" || u.DisplayName != "Alice Doe" || len(u.Groups) != 1 {
+		t.Fatalf("Authenticate returned %+v", u)
+	}
+}
+
+// TestUnknownUserVerifiesDummy: an unknown name costs one verification of
+// a hash like the first user's, which no password matches.
+func TestUnknownUserVerifiesDummy(t *testing.T) {
+	t.Run("argon2id", func(t *testing.T) {
+		first := mustParse(t, "$argon2id$v=19$m=256,t=3,p=2$MDEyMzQ1Njc4OWFi$"+"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY")
+		d, err := NewDirectory([]User{{Name: "alice", Hash: first}, {Name: "bob", Hash: mustParse(t, cheapHash(t, "x"))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := countVerifications(d)
+		d.Authenticate("mallory", "guess")
+		if len(*seen) != 1 {
+			t.Fatalf("%d verifications for an unknown user, want 1", len(*seen))
+		}
+		dummy, ok := (*seen)[0].(*argon2Hash)
+		want := first.(*argon2Hash)
+		if !ok || dummy == want || dummy.params != want.params || len(dummy.salt) != len(want.salt) || len(dummy.key) != len(want.key) {
+			t.Fatalf("dummy %+v is not an argon2id hash of the first user's costs %+v", (*seen)[0], want.params)
+		}
+	})
+	t.Run("bcrypt", func(t *testing.T) {
+		first := mustParse(t, caddyDefaultBcrypt)
+		d, err := NewDirectory([]User{{Name: "alice", Hash: first}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dummy, ok := d.dummy.(*bcryptHash)
+		if !ok || dummy.cost != 14 {
+			t.Fatalf("dummy %#v is not a bcrypt hash of cost 14", d.dummy)
+		}
+		// The dummy must run the full hash: a malformed one would make
+		// bcrypt return early, and unknown users would answer faster.
+		if _, err := ParseHash(string(dummy.hash)); err != nil {
+			t.Fatalf("dummy does not parse: %v", err)
+		}
+		cheap := &bcryptHash{hash: []byte(string(dummy.hash[:4]) + "10" + string(dummy.hash[6:])), cost: 10}
+		if err := bcrypt.CompareHashAndPassword(cheap.hash, []byte("guess")); !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			t.Fatalf("verifying the dummy ends with %v, want a full comparison that mismatches", err)
+		}
+	})
+	t.Run("empty directory", func(t *testing.T) {
+		d, err := NewDirectory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Len() != 0 {
+			t.Fatalf("Len = %d", d.Len())
+		}
+		d.dummy = randomArgon2(cheapArgon2, argon2SaltLen, argon2KeyLen) // keep the test fast
+		seen := countVerifications(d)
+		if _, ok := d.Authenticate("alice", "pw"); ok {
+			t.Fatal("an empty directory signed someone in")
+		}
+		if len(*seen) != 1 {
+			t.Fatalf("%d verifications, want 1", len(*seen))
+		}
+	})
+	t.Run("empty directory defaults", func(t *testing.T) {
+		d, err := NewDirectory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := d.dummy.(*argon2Hash); !ok || h.params != defaultArgon2 {
+			t.Fatalf("dummy %#v, want argon2id with default costs", d.dummy)
+		}
+	})
+	t.Run("foreign hash", func(t *testing.T) {
+		d, err := NewDirectory([]User{{Name: "alice", Hash: fixedHash("pw")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := d.dummy.(*argon2Hash); !ok || h.params != defaultArgon2 {
+			t.Fatalf("dummy %#v, want argon2id with default costs", d.dummy)
+		}
+	})
+}
+
+type fixedHash string
+
+func (f fixedHash) Verify(p string) bool { return p == string(f) }
+func (fixedHash) Algorithm() string      { return "test" }
+func (f fixedHash) Fingerprint() []byte  { return []byte(f) }
+
+func TestNewDirectoryRefuses(t *testing.T) {
+	h := fixedHash("pw")
+	tests := []struct {
+		name  string
+		users []User
+	}{
+		{"duplicate", []User{{Name: "alice", Hash: h}, {Name: "bob", Hash: h}, {Name: "alice", Hash: h}}},
+		{"empty name", []User{{Name: "", Hash: h}}},
+		{"no hash", []User{{Name: "alice"}}},
+		{"newline in name", []User{{Name: "alice\nRemote-User: admin", Hash: h}}},
+		{"name with surrounding space", []User{{Name: " alice", Hash: h}}},
+		{"control character in email", []User{{Name: "alice", Email: "a@b\r\nX: y", Hash: h}}},
+		{"invalid utf-8 display name", []User{{Name: "alice", DisplayName: "\xff", Hash: h}}},
+		{"comma in group", []User{{Name: "alice", Groups: []string{"admins,root"}, Hash: h}}},
+		{"empty group", []User{{Name: "alice", Groups: []string{""}, Hash: h}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewDirectory(tt.users); err == nil {
+				t.Fatal("NewDirectory accepted the users")
+			}
+		})
+	}
+}
+
+func TestLookup(t *testing.T) {
+	d, err := NewDirectory([]User{{Name: "alice", Groups: []string{"admins"}, Hash: fixedHash("pw")}, {Name: "bob", Hash: fixedHash("pw")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Len() != 2 {
+		t.Fatalf("Len = %d", d.Len())
+	}
+	u, ok := d.Lookup("alice")
+	if !ok || u.Name != "alice" {
+		t.Fatalf("Lookup = %+v, %v", u, ok)
+	}
+	u.Groups[0] = "root"
+	if again, _ := d.Lookup("alice"); again.Groups[0] != "admins" {
+		t.Fatal("changing a returned user changed the directory")
+	}
+	if _, ok := d.Lookup("ALICE"); ok {
+		t.Fatal("Lookup ignores case")
+	}
+	if _, ok := d.Lookup("carol"); ok {
+		t.Fatal("Lookup found an unknown user")
+	}
+}

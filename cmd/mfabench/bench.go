@@ -1,0 +1,305 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets of the performance issue, relative to plain reverse_proxy.
+const (
+	targetThroughput = 0.98
+	targetCPU        = 2 * time.Microsecond
+	targetP99        = 1.05
+)
+
+func run(o options, pinned bool) error {
+	dir, err := os.MkdirTemp("", "mfabench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	bin := o.caddyBin
+	if bin == "" {
+		fmt.Println("building ./cmd/caddy …")
+		if bin, err = buildCaddy(dir); err != nil {
+			return err
+		}
+	}
+	up, err := serve(upstream(o.bodySize))
+	if err != nil {
+		return err
+	}
+	auth, err := serve(authEndpoint())
+	if err != nil {
+		return err
+	}
+	var sites [3]site
+	for i, name := range []string{"plain", "mfa", "fwd"} {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		sites[i] = site{name: name, port: port}
+	}
+	user, err := newBenchUser()
+	if err != nil {
+		return err
+	}
+	admin := "off"
+	if o.pprofDir != "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		admin = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, o.mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU)
+	if err != nil {
+		return err
+	}
+	defer caddy.stop()
+
+	acct := newAccount(sites[1].url(), user)
+	creds, err := acct.enroll()
+	if err != nil {
+		return fmt.Errorf("signing in to the mfa site: %w (Caddy's log: %s)", err, caddy.log)
+	}
+	if err := sanityCheck(sites, creds.headers(o.auth, o.request)); err != nil {
+		return err
+	}
+
+	printMachine(o, pinned)
+	// Every site gets the same request, session included: a browser sends
+	// its cookies to the app whatever stands in front of it.
+	header := func() ([]string, error) {
+		if o.auth == "cookie" {
+			// A new session per round, so that no cookie comes due for
+			// renewal while wrk (which keeps no cookies) runs.
+			c, err := acct.signIn()
+			if err != nil {
+				return nil, fmt.Errorf("signing in again: %w", err)
+			}
+			creds = c
+		}
+		return creds.headers(o.auth, o.request), nil
+	}
+	if o.warmup > 0 {
+		fmt.Printf("warming up, %v per site …\n", o.warmup)
+		h, err := header()
+		if err != nil {
+			return err
+		}
+		for _, s := range sites {
+			if _, err := wrk(s.url(), h, o, o.warmup, pinned, caddy.pid()); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+	results := map[string][]result{}
+	for round := 1; round <= o.rounds; round++ {
+		h, err := header()
+		if err != nil {
+			return err
+		}
+		for _, s := range sites {
+			r, err := wrk(s.url(), h, o, o.duration, pinned, caddy.pid())
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
+			}
+			fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req  (client CPU %3.0f%%)\n",
+				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()),
+				100*r.clientCPU.Seconds()/r.elapsed.Seconds())
+			results[s.name] = append(results[s.name], r)
+		}
+	}
+	report(sites, results, o)
+	if o.pprofDir != "" {
+		h, err := header()
+		if err != nil {
+			return err
+		}
+		return profileSites(sites, h, admin, o, pinned, caddy.pid())
+	}
+	return nil
+}
+
+// profileSites runs wrk once more per site while Caddy records a CPU
+// profile, and saves it as <site>.pprof in o.pprofDir (go tool pprof).
+func profileSites(sites [3]site, header []string, admin string, o options, pinned bool, pid int) error {
+	if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+		return err
+	}
+	secs := int(o.duration / time.Second)
+	for _, s := range sites {
+		got := make(chan error, 1)
+		path := filepath.Join(o.pprofDir, s.name+".pprof")
+		go func() {
+			got <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs), path)
+		}()
+		if _, err := wrk(s.url(), header, o, o.duration+time.Second, pinned, pid); err != nil {
+			return err
+		}
+		if err := <-got; err != nil {
+			return fmt.Errorf("profiling %s: %w", s.name, err)
+		}
+		fmt.Printf("CPU profile of Caddy serving %s: %s\n", s.name, path)
+	}
+	return nil
+}
+
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// sanityCheck makes sure each site answers 200 to what wrk will send, and
+// that the mfa site refuses a request without the session.
+func sanityCheck(sites [3]site, headers []string) error {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	get := func(url string, headers []string) (int, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		for _, h := range headers {
+			if name, value, ok := strings.Cut(h, ": "); ok {
+				req.Header.Set(name, value)
+			}
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for _, s := range sites {
+		if code, err := get(s.url(), headers); err != nil || code != http.StatusOK {
+			return fmt.Errorf("site %s (%s) answers %d %v, want 200", s.name, s.url(), code, err)
+		}
+	}
+	if code, err := get(sites[1].url(), nil); err != nil || code != http.StatusUnauthorized {
+		return fmt.Errorf("site mfa without a session answers %d %v, want 401", code, err)
+	}
+	return nil
+}
+
+func printMachine(o options, pinned bool) {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	nproc, _ := exec.Command("nproc", "--all").Output()
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("machine: %s CPUs, %s, %s\n", strings.TrimSpace(string(nproc)), model, runtime.Version())
+	fmt.Printf("load average before: %s", load)
+	pin := "not pinned"
+	if pinned {
+		pin = fmt.Sprintf("Caddy on CPU %d; wrk, upstream and auth endpoint on CPU %d", o.serverCPU, o.clientCPU)
+	}
+	fmt.Printf("wrk -t1 -c%d, %v per site and round, %d rounds, %s request, session as %s; %s\n",
+		o.connections, o.duration, o.rounds, o.request, o.auth, pin)
+	if o.mfaConfig != "" {
+		fmt.Printf("mfa block adds: %s\n", o.mfaConfig)
+	}
+}
+
+// report prints the medians per site and their ratios to plain.
+func report(sites [3]site, results map[string][]result, o options) {
+	type summary struct {
+		throughput float64
+		p50, p99   time.Duration
+		cpu        time.Duration
+		clientBusy float64
+		tmin, tmax float64
+	}
+	sum := map[string]summary{}
+	for _, s := range sites {
+		rs := results[s.name]
+		var tp []float64
+		var p50, p99, cpu []time.Duration
+		var busy []float64
+		for _, r := range rs {
+			tp = append(tp, r.throughput)
+			p50, p99, cpu = append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpuPerRequest())
+			busy = append(busy, r.clientCPU.Seconds()/r.elapsed.Seconds())
+		}
+		sum[s.name] = summary{
+			throughput: median(tp), p50: median(p50), p99: median(p99), cpu: median(cpu),
+			clientBusy: median(busy), tmin: slices.Min(tp), tmax: slices.Max(tp),
+		}
+	}
+	plain := sum["plain"]
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nload average after: %s", load)
+	fmt.Printf("medians of %d rounds:\n\n", o.rounds)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "site\treq/s\t(min–max)\tp50\tp99\tCPU µs/req\t× req/s\t× p99\t+CPU µs\t")
+	for _, s := range sites {
+		m := sum[s.name]
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f–%.0f\t%v\t%v\t%.1f\t%.3f\t%.3f\t%+.1f\t\n",
+			s.name, m.throughput, m.tmin, m.tmax, m.p50, m.p99, micros(m.cpu),
+			m.throughput/plain.throughput, float64(m.p99)/float64(plain.p99), micros(m.cpu-plain.cpu))
+	}
+	tw.Flush()
+
+	mfa := sum["mfa"]
+	fmt.Println()
+	check := func(what string, ok bool, got, want string) {
+		verdict := "met"
+		if !ok {
+			verdict = "MISSED"
+		}
+		fmt.Printf("target %-28s %-7s (%s; target %s)\n", what, verdict, got, want)
+	}
+	check("mfa throughput vs plain", mfa.throughput/plain.throughput >= targetThroughput,
+		fmt.Sprintf("%.3f×", mfa.throughput/plain.throughput), fmt.Sprintf("≥ %.2f×", targetThroughput))
+	check("mfa server CPU per request", mfa.cpu-plain.cpu <= targetCPU,
+		fmt.Sprintf("%+.1f µs", micros(mfa.cpu-plain.cpu)), fmt.Sprintf("≤ +%.0f µs", micros(targetCPU)))
+	check("mfa p99 vs plain", float64(mfa.p99)/float64(plain.p99) <= targetP99,
+		fmt.Sprintf("%.3f×", float64(mfa.p99)/float64(plain.p99)), fmt.Sprintf("≤ %.2f×", targetP99))
+	for _, s := range sites {
+		if b := sum[s.name].clientBusy; b > 0.9 {
+			fmt.Printf("warning: the client CPU was %.0f%% busy during %s: the load generator may be the bottleneck\n", 100*b, s.name)
+		}
+	}
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func median[T float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/users"
+)
+
+// site is one of the three sites under test.
+type site struct {
+	name string
+	port int
+}
+
+func (s site) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", s.port) }
+
+// caddyProcess is the Caddy under test.
+type caddyProcess struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func (c *caddyProcess) pid() int { return c.cmd.Process.Pid }
+
+func (c *caddyProcess) stop() {
+	c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// repoRoot finds the module root of caddy-mfa from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module github.com/caddymfa/caddy-mfa\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run mfabench inside the caddy-mfa repository (or pass -caddy)")
+		}
+		dir = parent
+	}
+}
+
+// buildCaddy builds ./cmd/caddy into dir.
+func buildCaddy(dir string) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "caddy")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// benchUser is the user that signs in on the mfa site.
+type benchUser struct {
+	name, password, hash string
+}
+
+func newBenchUser() (benchUser, error) {
+	u := benchUser{name: "bench", password: rand.Text()}
+	h, err := users.HashPassword(u.password)
+	u.hash = h
+	return u, err
+}
+
+// caddyfile is the configuration under test: three sites that differ only
+// in what stands before reverse_proxy. admin is "off", or the address of
+// the admin endpoint (for its /debug/pprof); extra goes into the mfa block.
+func caddyfile(dir, admin, extra string, sites [3]site, upstream, auth string, u benchUser) string {
+	return fmt.Sprintf(`{
+	admin %[10]s
+	auto_https off
+	persist_config off
+	storage file_system %[1]s/caddy-data
+}
+
+http://127.0.0.1:%[2]d {
+	reverse_proxy %[5]s
+}
+
+http://127.0.0.1:%[3]d {
+	mfa {
+		secret %[7]s
+		user %[8]s %[9]s
+		store file %[1]s/mfa.db
+		%[11]s
+	}
+	reverse_proxy %[5]s
+}
+
+http://127.0.0.1:%[4]d {
+	forward_auth %[6]s {
+		uri /auth
+		copy_headers Remote-User
+	}
+	reverse_proxy %[5]s
+}
+`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra)
+}
+
+// startCaddy runs bin with config, pinned to cpu when pin is set, and
+// waits until every site accepts connections.
+func startCaddy(bin, dir, config string, sites [3]site, pin bool, cpu int) (*caddyProcess, error) {
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "caddy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{bin, "run", "--config", cfgPath, "--adapter", "caddyfile"}
+	if pin {
+		args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// The data directory (and so the default store) stays in dir.
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &caddyProcess{cmd: cmd, log: logPath}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range sites {
+		for {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				c.stop()
+				log, _ := os.ReadFile(logPath)
+				return nil, fmt.Errorf("caddy did not listen on %s within 30s; its log:\n%s", s.url(), log)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c, nil
+}

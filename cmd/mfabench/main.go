@@ -1,0 +1,109 @@
+// Command mfabench measures what the mfa handler costs a proxied request,
+// end to end: one Caddy (./cmd/caddy) serves three sites in front of the
+// same upstream,
+//
+//	plain  reverse_proxy
+//	mfa    mfa (with a valid session) + reverse_proxy
+//	fwd    forward_auth to a minimal in-process endpoint + reverse_proxy
+//
+// and wrk drives them in turn (plain mfa fwd plain mfa fwd …) with the same
+// concurrency and duration. Caddy is pinned to one CPU and wrk (with this
+// process, which serves the upstream and the auth endpoint) to another
+// when taskset is there. It prints, per site, the medians over the rounds
+// of throughput, p50 and p99 latency, and Caddy's CPU time per request
+// (from /proc/<pid>/stat), with the ratios to plain.
+//
+//	go run ./cmd/mfabench [-rounds 5] [-duration 10s] [-connections 32] [-auth cookie|bearer] [-request browser|minimal]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	rounds      int
+	duration    time.Duration
+	warmup      time.Duration
+	connections int
+	auth        string
+	caddyBin    string
+	bodySize    int
+	serverCPU   int
+	clientCPU   int
+	pprofDir    string
+	request     string
+	mfaConfig   string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of plain, mfa, fwd (at least 5 for a report)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk run per site and round")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured wrk run per site before the rounds")
+	flag.IntVar(&o.connections, "connections", 32, "wrk connections")
+	flag.StringVar(&o.auth, "auth", "cookie", "how the mfa site's session is sent: cookie or bearer")
+	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: build ./cmd/caddy)")
+	flag.IntVar(&o.bodySize, "body", 1024, "bytes of the upstream's answer")
+	flag.IntVar(&o.serverCPU, "server-cpu", 0, "CPU that Caddy is pinned to")
+	flag.IntVar(&o.clientCPU, "client-cpu", 1, "CPU that wrk, the upstream and the auth endpoint are pinned to")
+	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (a browser's usual headers and a few app cookies) or minimal (the session only)")
+	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
+	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
+	flag.Parse()
+	if o.auth != "cookie" && o.auth != "bearer" {
+		fail("-auth must be cookie or bearer, got %q", o.auth)
+	}
+	if o.request != "browser" && o.request != "minimal" {
+		fail("-request must be browser or minimal, got %q", o.request)
+	}
+	if o.rounds < 1 || o.duration < time.Second || o.connections < 1 {
+		fail("-rounds, -duration (≥ 1s) and -connections must be positive")
+	}
+	if o.auth == "cookie" && 3*o.duration > 50*time.Second {
+		// One session serves a round of three sites; a cookie older than
+		// a minute is re-signed on every request of wrk, which never
+		// stores the new one.
+		fail("-auth cookie needs -duration ≤ 16s (the session cookie would come due for renewal); use -auth bearer")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		fail("wrk is not installed: it is the load generator. Install the Debian package wrk (apt-get install wrk)")
+	}
+	pinned := pinSelf(o)
+	if err := run(o, pinned); err != nil {
+		fail("%v", err)
+	}
+}
+
+// pinSelf re-executes this program on the client CPU under taskset (once),
+// so that the upstream and the auth endpoint it serves stay off Caddy's
+// CPU. It reports whether pinning is in effect.
+func pinSelf(o options) bool {
+	if os.Getenv("MFABENCH_PINNED") != "" {
+		return true
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil || runtime.NumCPU() < 2 {
+		fmt.Fprintln(os.Stderr, "mfabench: no taskset (util-linux) or a single CPU: nothing is pinned, results are noisier")
+		return false
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fail("finding this program: %v", err)
+	}
+	args := append([]string{"taskset", "-c", strconv.Itoa(o.clientCPU), self}, os.Args[1:]...)
+	err = syscall.Exec(taskset, args, append(os.Environ(), "MFABENCH_PINNED=1"))
+	fail("re-running under taskset: %v", err)
+	return false
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "mfabench: "+format+"\n", args...)
+	os.Exit(1)
+}
