@@ -38,9 +38,19 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 echo "test-deps: installing ${missing[*]}"
+install() {
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+}
 "${sudo[@]}" apt-get update
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y --no-install-recommends "${missing[@]}"
+# An interrupted or concurrent dpkg run can leave half-unpacked packages:
+# finish what dpkg had started and try once more before giving up.
+if ! install; then
+	echo "test-deps: apt-get install failed; repairing dpkg state and retrying" >&2
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive dpkg --configure -a || true
+	"${sudo[@]}" apt-get update
+	install
+fi
 
 for cmd in redis-server chromium oathtool; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
