@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +34,10 @@ type Options struct {
 type Store struct {
 	db  *bolt.DB
 	now func() time.Time
+
+	// writers is how many writes are under way. A write that finds no
+	// other commits at once; writes that meet one share a batch.
+	writers atomic.Int32
 
 	stop      chan struct{} // nil when the sweep is disabled
 	done      chan struct{}
@@ -62,9 +67,10 @@ var (
 	}
 )
 
-// batchDelay is how long a lone writer waits for others to share its
-// transaction (and its fsync). bbolt's 10ms default would dominate the
-// latency of a sign-in on an idle server.
+// batchDelay is how long a writer that meets others under way waits for
+// more to share its transaction (and its fsync). A writer alone commits at
+// once: a sign-in makes several writes in a row, and a wait per write
+// would dominate its latency on a quiet server.
 const batchDelay = 2 * time.Millisecond
 
 // Open opens or creates the store at path. Missing parent directories are
@@ -142,11 +148,18 @@ func (s *Store) write(ctx context.Context, op string, fn txFunc) error {
 		return failed(op, err)
 	}
 	var outcome error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	run := func(tx *bolt.Tx) error {
 		var err error
 		outcome, err = fn(tx)
 		return err
-	})
+	}
+	var err error
+	if s.writers.Add(1) == 1 {
+		err = s.db.Update(run)
+	} else {
+		err = s.db.Batch(run)
+	}
+	s.writers.Add(-1)
 	return answer(op, outcome, err)
 }
 
