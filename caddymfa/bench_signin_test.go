@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -193,29 +192,24 @@ func (c *countingStore) FirstSeen(ctx context.Context, user string, now time.Tim
 // Password verification at the costs an operator meets: argon2id as
 // `caddy hash-password --algorithm argon2id` and users.HashPassword make it
 // (m=47104 KiB, t=1, p=1), and bcrypt at cost 10 (the least accepted) and
-// 14 (`caddy hash-password`'s default). A cost-14 check takes about a
-// second, so it runs only with MFA_BENCH_SLOW=1 (BENCHMARKS.md).
+// 14 (`caddy hash-password`'s default; about a second per check).
 func BenchmarkPasswordVerify(b *testing.B) {
 	const password = "correct horse battery staple"
 	for _, c := range []struct {
 		name string
-		slow bool
 		hash func() (string, error)
 	}{
-		{"argon2id-m47104-t1-p1", false, func() (string, error) { return users.HashPassword(password) }},
-		{"bcrypt-10", false, func() (string, error) {
+		{"argon2id-m47104-t1-p1", func() (string, error) { return users.HashPassword(password) }},
+		{"bcrypt-10", func() (string, error) {
 			h, err := bcrypt.GenerateFromPassword([]byte(password), 10)
 			return string(h), err
 		}},
-		{"bcrypt-14", true, func() (string, error) {
+		{"bcrypt-14", func() (string, error) {
 			h, err := bcrypt.GenerateFromPassword([]byte(password), 14)
 			return string(h), err
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			if c.slow && os.Getenv("MFA_BENCH_SLOW") == "" {
-				b.Skip("about a second per check: set MFA_BENCH_SLOW=1")
-			}
 			enc, err := c.hash()
 			if err != nil {
 				b.Fatal(err)
