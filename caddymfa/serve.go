@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -30,12 +31,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if need.Bypass {
 		return next.ServeHTTP(w, r)
 	}
-	s, src, err := h.requestSession(r)
+	now := h.now()
+	s, src, err := h.requestSessionAt(r, now)
 	if err == nil && h.resumeParked(w, r) {
 		need = h.requirementFor(r) // it is the original request now
 	}
 	if err == nil {
-		err = s.satisfies(need, h.now())
+		err = s.satisfies(need, now)
 	}
 	if err != nil {
 		if s, ok := h.unenrolledIdentity(r); ok {
@@ -44,17 +46,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.challenge(w, r, err)
 	}
-	h.passOn(w, r, s, src)
+	h.passOn(w, r, s, src, now)
 	return next.ServeHTTP(w, r)
 }
 
 // passOn prepares a request with a good session for the upstream: the
 // cookie slides, our credentials are removed, the identity is attached.
-func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, s session, src int) {
+func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, s session, src int, now time.Time) {
 	if src == fromBearer {
 		delete(r.Header, "Authorization")
 	} else {
-		h.renewIfDue(w, s)
+		h.renewIfDue(w, s, now)
 	}
 	h.cookies.stripOurCookies(r)
 	h.setIdentity(r, s)

@@ -29,17 +29,23 @@ func (h *Handler) expiry(s session, now time.Time) time.Time {
 // requestSession finds and verifies the session of r: a bearer token if
 // one is ours, else the session cookie.
 func (h *Handler) requestSession(r *http.Request) (session, int, error) {
+	return h.requestSessionAt(r, h.now())
+}
+
+// requestSessionAt is requestSession at now: the hot path reads the clock
+// once per request.
+func (h *Handler) requestSessionAt(r *http.Request, now time.Time) (session, int, error) {
 	aud := h.sessionAudience(r)
 	var firstErr error
 	if raw, ok := bearerToken(r); ok {
-		s, err := h.checkSession(r, raw, aud)
+		s, err := h.checkSession(r, raw, aud, now)
 		if err == nil {
 			return s, fromBearer, nil
 		}
 		firstErr = err
 	}
 	if raw := h.sessionCookie(r); raw != "" {
-		s, err := h.checkSession(r, raw, aud)
+		s, err := h.checkSession(r, raw, aud, now)
 		if err == nil {
 			return s, fromCookie, nil
 		}
@@ -53,11 +59,10 @@ func (h *Handler) requestSession(r *http.Request) (session, int, error) {
 	return session{}, 0, firstErr
 }
 
-func (h *Handler) checkSession(r *http.Request, raw, aud string) (session, error) {
+func (h *Handler) checkSession(r *http.Request, raw, aud string, now time.Time) (session, error) {
 	if err := h.backend.sessionsUsable(); err != nil {
 		return session{}, err
 	}
-	now := h.now()
 	s, err := h.tokens.parseSessionAt(raw, aud, now)
 	if err != nil {
 		return session{}, errAuthRequired
@@ -117,8 +122,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // renewIfDue slides the idle limit of a cookie session: at most once per
 // renewal interval the cookie is re-issued with a later expiry (capped by
 // the absolute limit). Bearer clients renew through GET /session.
-func (h *Handler) renewIfDue(w http.ResponseWriter, s session) {
-	now := h.now()
+func (h *Handler) renewIfDue(w http.ResponseWriter, s session, now time.Time) {
 	if now.Sub(s.IssuedAt) < h.renew {
 		return
 	}
