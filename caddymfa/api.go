@@ -1,12 +1,10 @@
 package caddymfa
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
-	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
 
 // The JSON API of DESIGN.md, for SPAs, CLIs and API clients.
@@ -277,11 +275,11 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.verifySecondFactor(r.Context(), r, p.User, in)
+	v, err := h.checkSecondFactor(r.Context(), r, p.User, in)
 	if err != nil {
 		return err
 	}
-	s, tok, err := h.finishPending(r, p, v.Type)
+	s, tok, err := h.finishPending(r, p, v.Type, v.counter)
 	if err != nil {
 		return err
 	}
@@ -345,18 +343,19 @@ func withoutMFA(amr []string) []string {
 }
 
 // finishPending consumes an mfa_token (identity_from flows have none) and
-// starts the session it leads to.
-func (h *Handler) finishPending(r *http.Request, p pending, secondType string) (session, string, error) {
-	ctx := r.Context()
-	if p.ID != "" {
-		switch err := h.backend.UseOnce(ctx, "mfa_token:"+p.ID, p.ExpiresAt); {
-		case errors.Is(err, store.ErrReplay):
-			return session{}, "", errInvalidMFAToken
-		case err != nil:
-			return session{}, "", unavailable(err)
+// starts the session it leads to, clearing the counters in reset, all in
+// one store write.
+func (h *Handler) finishPending(r *http.Request, p pending, secondType string, reset ...string) (session, string, error) {
+	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, secondType), MFAFactor: secondType}
+	for _, k := range reset {
+		if k != "" {
+			ns.ResetAttempts = append(ns.ResetAttempts, k)
 		}
 	}
-	return h.startSession(ctx, r, newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, secondType), MFAFactor: secondType})
+	if p.ID != "" {
+		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
+	}
+	return h.startSession(r.Context(), r, ns)
 }
 
 func (h *Handler) writeTokens(w http.ResponseWriter, s session, tok string, extra tokensExtra) error {

@@ -179,6 +179,11 @@ func (c *countingStore) SaveSession(ctx context.Context, s store.Session) error 
 	return c.Store.SaveSession(ctx, s)
 }
 
+func (c *countingStore) StartSession(ctx context.Context, s store.SessionStart) error {
+	c.writes.Add(1)
+	return c.Store.StartSession(ctx, s)
+}
+
 func (c *countingStore) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
 	c.writes.Add(1)
 	return c.Store.UseOnce(ctx, key, expiresAt)

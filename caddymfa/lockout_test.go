@@ -269,3 +269,34 @@ func TestGuessWindowCapsCodesAcrossSuccesses(t *testing.T) {
 	r, _ = c.api("POST", "verify", map[string]string{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
 	mustStatus(t, r, http.StatusOK)
 }
+
+// The page's sign-in clears the counter of failed codes in the same store
+// write that starts the session, as the API's does.
+func TestPageSignInClearsCodeCounter(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	secret, _ := g.client().enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(time.Minute)
+
+	c := g.client()
+	r := c.signInBrowser("/", "alice", "alice-password")
+	mustStatus(t, r, http.StatusSeeOther)
+	challenge := r.Header.Get("Location")
+	answer := func(code string) response {
+		page := c.get(challenge)
+		mustStatus(t, page, http.StatusUnauthorized)
+		form := formFields(t, page.Body, "/_mfa/verify")
+		form.Set("code", code)
+		return c.postForm("/_mfa/verify", form)
+	}
+	for range 3 {
+		mustStatus(t, answer("000000"), http.StatusUnauthorized)
+	}
+	if n := g.secondFactorFailures(t, "alice"); n != 3 {
+		t.Fatalf("failures after 3 wrong codes = %d", n)
+	}
+	mustStatus(t, answer(codeAt(t, secret, g.clock.Now())), http.StatusSeeOther)
+	if n := g.secondFactorFailures(t, "alice"); n != 0 {
+		t.Errorf("failures after the right code = %d, want 0", n)
+	}
+	mustStatus(t, c.get("/"), http.StatusOK)
+}

@@ -310,14 +310,19 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 // finishFlow ends a passed second factor: a signed-in user's session is
 // refreshed (same sid, fresh mfa_time); otherwise the browser's mfa_token
 // is consumed and a new session starts.
-func (h *Handler) finishFlow(w http.ResponseWriter, r *http.Request, st flowState, secondType string) error {
+func (h *Handler) finishFlow(w http.ResponseWriter, r *http.Request, st flowState, v verified) error {
 	var s session
 	var tok string
 	var err error
 	if st.session != nil {
-		s, tok, err = h.refreshMFA(r, *st.session, secondType)
+		if v.counter != "" {
+			if err := h.backend.ResetAttempts(r.Context(), v.counter); err != nil {
+				return unavailable(err)
+			}
+		}
+		s, tok, err = h.refreshMFA(r, *st.session, v.Type)
 	} else {
-		s, tok, err = h.finishPending(r, st.pending, secondType)
+		s, tok, err = h.finishPending(r, st.pending, v.Type, v.counter)
 	}
 	if err != nil {
 		return err
@@ -335,7 +340,7 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return h.showFlow(w, r, returnTo, errInvalidMFAToken)
 	}
-	v, err := h.verifySecondFactor(r.Context(), r, st.User, codeInput{
+	v, err := h.checkSecondFactor(r.Context(), r, st.User, codeInput{
 		Code:         form.Get("code"),
 		RecoveryCode: form.Get("recovery_code"),
 		FactorID:     form.Get("factor_id"),
@@ -343,7 +348,7 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
-	if err := h.finishFlow(w, r, st, v.Type); err != nil {
+	if err := h.finishFlow(w, r, st, v); err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
 	if form.Get("remember_device") == "1" && st.session == nil {
@@ -402,7 +407,8 @@ func (h *Handler) enrollConfirmForm(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
-	if err := h.finishFlow(w, r, st, factor.TypeTOTP); err != nil {
+	// confirmEnrollment cleared the counter itself.
+	if err := h.finishFlow(w, r, st, verified{Type: factor.TypeTOTP}); err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
 	if len(codes) == 0 {

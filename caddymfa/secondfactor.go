@@ -26,6 +26,9 @@ type verified struct {
 	Type      string
 	FactorID  string
 	CodesLeft int // after a recovery code
+	// counter is the attempt counter the success clears: at once in
+	// verifySecondFactor, or with the new session in one write.
+	counter string
 }
 
 // secondFactor is one kind of second factor. A new kind (email, SMS,
@@ -99,10 +102,25 @@ func (h *Handler) parseCode(in codeInput) (codeInput, error) {
 	return in, nil
 }
 
-// verifySecondFactor checks a code for user. The attempt is counted before
-// the code is looked at, so however many requests race, no more codes are
-// evaluated than the lock policy allows.
+// verifySecondFactor checks a code for user and, when it is right, clears
+// the user's counter of failed codes.
 func (h *Handler) verifySecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
+	v, err := h.checkSecondFactor(ctx, r, user, in)
+	if err != nil {
+		return verified{}, err
+	}
+	if err := h.backend.ResetAttempts(ctx, v.counter); err != nil {
+		return verified{}, unavailable(err)
+	}
+	return v, nil
+}
+
+// checkSecondFactor checks a code for user. The attempt is counted before
+// the code is looked at, so however many requests race, no more codes are
+// evaluated than the lock policy allows. A right code leaves v.counter for
+// the caller to clear: a sign-in clears it in the write that starts the
+// session (finishPending).
+func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	in, err := h.parseCode(in)
 	if err != nil {
 		return verified{}, err
@@ -156,9 +174,7 @@ func (h *Handler) verifySecondFactor(ctx context.Context, r *http.Request, user 
 		}
 		return verified{}, err
 	}
-	if err := h.backend.ResetAttempts(ctx, key); err != nil {
-		return verified{}, unavailable(err)
-	}
+	v.counter = key
 	h.auditEvent(r, "challenge", user, kind, "success")
 	if v.Type == factor.TypeRecoveryCode {
 		h.auditEvent(r, "recovery_code_used", user, kind, "success", codesLeft(v.CodesLeft))

@@ -2,6 +2,7 @@ package caddymfa
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -19,6 +20,13 @@ type newSession struct {
 	DeviceID string
 	// GraceUntil lets a user without a factor in until then.
 	GraceUntil time.Time
+	// OnceKey, when set, is spent with the session (the mfa_token that
+	// led here): already spent, and the sign-in fails with
+	// errInvalidMFAToken.
+	OnceKey       string
+	OnceExpiresAt time.Time
+	// ResetAttempts are counters cleared with the session.
+	ResetAttempts []string
 }
 
 // startSession records and signs a new session: a new sid on every
@@ -47,17 +55,25 @@ func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSessi
 	if !s.GraceUntil.IsZero() && s.GraceUntil.Before(s.ExpiresAt) {
 		s.ExpiresAt = s.GraceUntil
 	}
-	err := h.backend.SaveSession(ctx, store.Session{
-		ID:        s.SID,
-		User:      ns.User,
-		CreatedAt: now,
-		ExpiresAt: ns.AuthTime.Add(h.lifetime),
-		AMR:       ns.AMR,
-		ClientIP:  clientIP(r),
-		UserAgent: truncate(r.UserAgent(), 256),
-		DeviceID:  ns.DeviceID,
+	err := h.backend.StartSession(ctx, store.SessionStart{
+		Session: store.Session{
+			ID:        s.SID,
+			User:      ns.User,
+			CreatedAt: now,
+			ExpiresAt: ns.AuthTime.Add(h.lifetime),
+			AMR:       ns.AMR,
+			ClientIP:  clientIP(r),
+			UserAgent: truncate(r.UserAgent(), 256),
+			DeviceID:  ns.DeviceID,
+		},
+		OnceKey:       ns.OnceKey,
+		OnceExpiresAt: ns.OnceExpiresAt,
+		ResetAttempts: ns.ResetAttempts,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrReplay):
+		return session{}, "", errInvalidMFAToken
+	case err != nil:
 		return session{}, "", unavailable(err)
 	}
 	tok, err := h.tokens.issueSession(s)

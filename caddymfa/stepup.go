@@ -1,11 +1,8 @@
 package caddymfa
 
 import (
-	"errors"
 	"net/http"
 	"time"
-
-	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
 
 // flowState is who a browser's sign-in flow is for: the holder of a valid
@@ -71,14 +68,13 @@ func (h *Handler) skipEnrollment(r *http.Request, p pending) (session, string, e
 		return session{}, "", &apiError{Status: http.StatusForbidden, Code: "enrollment_required",
 			Message: "Set up your authenticator now: the time to do it later is over."}
 	}
+	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: p.AMR, GraceUntil: until}
 	if p.ID != "" {
-		switch err := h.backend.UseOnce(ctx, "mfa_token:"+p.ID, p.ExpiresAt); {
-		case errors.Is(err, store.ErrReplay):
-			return session{}, "", errInvalidMFAToken
-		case err != nil:
-			return session{}, "", unavailable(err)
-		}
+		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
 	}
-	h.auditEvent(r, "enrollment_skipped", p.User, "", "success")
-	return h.startSession(ctx, r, newSession{User: p.User, AuthTime: p.AuthTime, AMR: p.AMR, GraceUntil: until})
+	s, tok, err := h.startSession(ctx, r, ns)
+	if err == nil {
+		h.auditEvent(r, "enrollment_skipped", p.User, "", "success")
+	}
+	return s, tok, err
 }

@@ -92,6 +92,14 @@ type Store interface {
 	// stores nothing.
 	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
 
+	// StartSession writes what the end of a sign-in writes: start.OnceKey
+	// (when set) spent as UseOnce would, start.ResetAttempts cleared as
+	// ResetAttempts would, and start.Session saved as SaveSession would.
+	// When the once key was spent already it answers ErrReplay and writes
+	// nothing. A store that can makes it one atomic write (one fsync);
+	// otherwise the key is spent first.
+	StartSession(ctx context.Context, start SessionStart) error
+
 	// FirstSeen returns when user was first seen, recording now as that
 	// time if the user was never seen before.
 	FirstSeen(ctx context.Context, user string, now time.Time) (time.Time, error)
@@ -155,6 +163,17 @@ type FactorRecord struct {
 	// LastStep is the last accepted TOTP time step (replay protection);
 	// kept current by UseStep.
 	LastStep int64 `json:"last_step,omitempty"`
+}
+
+// SessionStart is the end of a sign-in, for StartSession.
+type SessionStart struct {
+	Session Session
+	// OnceKey, when set, is the single-use key of the token the sign-in
+	// came with, spent until OnceExpiresAt.
+	OnceKey       string
+	OnceExpiresAt time.Time
+	// ResetAttempts are the attempt counters the sign-in's success clears.
+	ResetAttempts []string
 }
 
 // Session is the server-side record of an issued session.

@@ -31,19 +31,24 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
-		b := tx.Bucket(bucketOnce)
-		var old onceRecord
-		ok, err := getJSON(b, []byte(key), &old)
-		switch {
-		case err != nil:
-			return nil, err
-		case ok && !expired(old.ExpiresAt, now):
-			return store.ErrReplay, nil
-		case expired(expiresAt, now):
-			return nil, b.Delete([]byte(key))
-		}
-		return nil, putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt})
+		return useOnce(tx, key, expiresAt, now)
 	})
+}
+
+// useOnce is UseOnce inside tx.
+func useOnce(tx *bolt.Tx, key string, expiresAt, now time.Time) (outcome, err error) {
+	b := tx.Bucket(bucketOnce)
+	var old onceRecord
+	ok, err := getJSON(b, []byte(key), &old)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok && !expired(old.ExpiresAt, now):
+		return store.ErrReplay, nil
+	case expired(expiresAt, now):
+		return nil, b.Delete([]byte(key))
+	}
+	return nil, putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt})
 }
 
 // FirstSeen returns when user was first seen, recording now if never.

@@ -78,3 +78,35 @@ func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time
 	}
 	return fromMS(at), nil
 }
+
+// StartSession spends the once key first (SET NX: of racing callers on any
+// instance exactly one goes on), then clears the counters and saves the
+// session. The keys live in different hash slots, so no script can take
+// them all; a failure after the key is spent leaves the sign-in to be
+// made again, never a session without its spent key.
+func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
+	const op = "start session"
+	// Nothing is spent for a call that would fail on its arguments.
+	if err := checkKeys("session id", start.Session.ID, "user", start.Session.User); err != nil {
+		return invalid(op, err)
+	}
+	if err := needExpiry("session", start.Session.ExpiresAt); err != nil {
+		return invalid(op, err)
+	}
+	for _, k := range start.ResetAttempts {
+		if err := checkKeys("attempt key", k); err != nil {
+			return invalid(op, err)
+		}
+	}
+	if start.OnceKey != "" {
+		if err := s.UseOnce(ctx, start.OnceKey, start.OnceExpiresAt); err != nil {
+			return err
+		}
+	}
+	for _, k := range start.ResetAttempts {
+		if err := s.ResetAttempts(ctx, k); err != nil {
+			return err
+		}
+	}
+	return s.SaveSession(ctx, start.Session)
+}

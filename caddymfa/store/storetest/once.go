@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,4 +61,107 @@ func testFirstSeen(t *testing.T, h Harness) {
 			t.Fatalf("step %d: FirstSeen(%s) = %v, want %v", i, st.user, got, st.wantTime)
 		}
 	}
+}
+
+func testStartSession(t *testing.T, h Harness) {
+	t0 := wallClock()
+	future := t0.Add(time.Hour)
+	ctx := t.Context()
+	sess := func(id string) store.Session {
+		return store.Session{ID: id, User: "alice", CreatedAt: t0, ExpiresAt: future, AMR: []string{"pwd", "otp", "mfa"}}
+	}
+	ids := func(s store.Store) []string {
+		t.Helper()
+		list, err := s.Sessions(ctx, "alice", t0)
+		mustOK(t, err, "Sessions")
+		var out []string
+		for _, x := range list {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	failures := func(s store.Store, key string) int {
+		t.Helper()
+		a, err := s.Attempts(ctx, key, t0)
+		mustOK(t, err, "Attempts")
+		return a.Failures
+	}
+
+	t.Run("AllThree", func(t *testing.T) {
+		s := h.Open(t)
+		for range 3 {
+			_, err := s.CountAttempt(ctx, "mfa:alice", t0, defaultPolicy)
+			mustOK(t, err, "CountAttempt")
+		}
+		_, err := s.CountAttempt(ctx, "mfa30:alice", t0, defaultPolicy)
+		mustOK(t, err, "CountAttempt")
+		_, err = s.CountAttempt(ctx, "pwd:alice", t0, defaultPolicy)
+		mustOK(t, err, "CountAttempt")
+		err = s.StartSession(ctx, store.SessionStart{
+			Session: sess("s1"), OnceKey: "mfa_token:t1", OnceExpiresAt: future,
+			ResetAttempts: []string{"mfa:alice", "mfa30:alice"},
+		})
+		mustOK(t, err, "StartSession")
+		if got := ids(s); len(got) != 1 || got[0] != "s1" {
+			t.Fatalf("sessions after StartSession = %v, want [s1]", got)
+		}
+		if failures(s, "mfa:alice") != 0 || failures(s, "mfa30:alice") != 0 {
+			t.Fatal("StartSession left the named counters")
+		}
+		if failures(s, "pwd:alice") != 1 {
+			t.Fatal("StartSession cleared a counter it was not given")
+		}
+		wantIs(t, s.UseOnce(ctx, "mfa_token:t1", future), store.ErrReplay, "UseOnce of the key StartSession spent")
+	})
+
+	t.Run("ReplayWritesNothing", func(t *testing.T) {
+		s := h.Open(t)
+		mustOK(t, s.UseOnce(ctx, "mfa_token:t2", future), "UseOnce")
+		_, err := s.CountAttempt(ctx, "mfa:alice", t0, defaultPolicy)
+		mustOK(t, err, "CountAttempt")
+		err = s.StartSession(ctx, store.SessionStart{
+			Session: sess("s2"), OnceKey: "mfa_token:t2", OnceExpiresAt: future,
+			ResetAttempts: []string{"mfa:alice"},
+		})
+		wantIs(t, err, store.ErrReplay, "StartSession with a spent key")
+		if got := ids(s); len(got) != 0 {
+			t.Fatalf("a replayed StartSession saved sessions %v", got)
+		}
+		if failures(s, "mfa:alice") != 1 {
+			t.Fatal("a replayed StartSession cleared a counter")
+		}
+	})
+
+	t.Run("NoOnceKey", func(t *testing.T) {
+		s := h.Open(t)
+		mustOK(t, s.StartSession(ctx, store.SessionStart{Session: sess("s3")}), "StartSession without a key")
+		mustOK(t, s.StartSession(ctx, store.SessionStart{Session: sess("s4")}), "StartSession without a key, again")
+		if got := ids(s); len(got) != 2 {
+			t.Fatalf("sessions = %v, want s3 and s4", got)
+		}
+	})
+
+	t.Run("RacersOneWins", func(t *testing.T) {
+		s := h.Open(t)
+		errs := race(20, func(i int) error {
+			return s.StartSession(ctx, store.SessionStart{
+				Session: sess(fmt.Sprintf("r%02d", i)), OnceKey: "mfa_token:race", OnceExpiresAt: future,
+			})
+		})
+		if ok, _ := tally(t, errs, store.ErrReplay); ok != 1 {
+			t.Fatalf("%d racing StartSessions with one key succeeded, want 1", ok)
+		}
+		if got := ids(s); len(got) != 1 {
+			t.Fatalf("racing StartSessions saved %v, want one session", got)
+		}
+	})
+
+	t.Run("BadArgumentsSpendNothing", func(t *testing.T) {
+		s := h.Open(t)
+		bad := sess("s5")
+		bad.ExpiresAt = time.Time{}
+		err := s.StartSession(ctx, store.SessionStart{Session: bad, OnceKey: "mfa_token:t5", OnceExpiresAt: future})
+		wantIs(t, err, store.ErrInvalid, "StartSession of a session without expiry")
+		mustOK(t, s.UseOnce(ctx, "mfa_token:t5", future), "UseOnce of the key a refused StartSession named")
+	})
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"Sessions", testSessions},
 		{"Revocations", testRevocations},
 		{"UseOnce", testUseOnce},
+		{"StartSession", testStartSession},
 		{"FirstSeen", testFirstSeen},
 		{"Devices", testDevices},
 		{"TouchDevice", testTouchDevice},
