@@ -1,6 +1,9 @@
 package users
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+)
 
 // Directory answers sign-ins against a fixed set of users. It is immutable
 // and safe for concurrent use.
@@ -44,6 +47,20 @@ func NewDirectory(users []User) (*Directory, error) {
 	return d, nil
 }
 
+// checkSlots caps the password checks running at once in this process,
+// across every directory: an argon2id check at the default cost holds
+// 46 MiB, so a burst of sign-ins (or of guesses, before any limit has
+// counted them) could otherwise take gigabytes. Two per CPU keeps the CPUs
+// busy; the rest wait their turn.
+var checkSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// check runs d.verify in one of the process's check slots.
+func (d *Directory) check(h Hash, password string) bool {
+	checkSlots <- struct{}{}
+	defer func() { <-checkSlots }()
+	return d.verify(h, password)
+}
+
 // Authenticate returns the user called name if password matches. Names
 // match exactly and are case-sensitive: "Alice" is not "alice". For an
 // unknown name it verifies password against a dummy hash of the same
@@ -52,10 +69,10 @@ func NewDirectory(users []User) (*Directory, error) {
 func (d *Directory) Authenticate(name, password string) (User, bool) {
 	u, ok := d.byName[name]
 	if !ok {
-		d.verify(d.dummy, password)
+		d.check(d.dummy, password)
 		return User{}, false
 	}
-	if !d.verify(u.Hash, password) {
+	if !d.check(u.Hash, password) {
 		return User{}, false
 	}
 	return u.clone(), true

@@ -2,6 +2,9 @@ package users
 
 import (
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -190,5 +193,56 @@ func TestLookup(t *testing.T) {
 	}
 	if _, ok := d.Lookup("carol"); ok {
 		t.Fatal("Lookup found an unknown user")
+	}
+}
+
+// However many sign-ins arrive at once, no more password checks run at
+// once than the process's slots: each argon2id check holds 46 MiB.
+func TestPasswordChecksAreCapped(t *testing.T) {
+	hash, err := HashPassword("alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ParseHash(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDirectory([]User{{Name: "alice", Hash: h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	d.verify = func(Hash, string) bool {
+		n := running.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release // hold the slot until every caller has had its chance
+		running.Add(-1)
+		return true
+	}
+	callers := 2*cap(checkSlots) + 8
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			name := "alice"
+			if i%2 == 1 {
+				name = "nobody" // unknown users take a slot too
+			}
+			d.Authenticate(name, "alice-password")
+		})
+	}
+	// Every caller either holds a slot or waits for one.
+	for running.Load() < int32(cap(checkSlots)) {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if got := most.Load(); got != int32(cap(checkSlots)) {
+		t.Fatalf("%d checks ran at once, want the cap %d", got, cap(checkSlots))
 	}
 }
