@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs every Fuzz* target in the module for FUZZTIME each (default 10s).
+# Runs every Fuzz* target in the module for FUZZTIME each (default 10s): a
+# duration, or a count of inputs such as 5000x. With Go 1.26 a duration run
+# can end in "context deadline exceeded" without a failing input, a race in
+# the fuzzer itself (go.dev/issue/75804); a count has no deadline to race.
 # Targets are found with `go test -list`, so a new one is fuzzed without
 # being named anywhere.
 set -euo pipefail
