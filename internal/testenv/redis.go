@@ -44,6 +44,12 @@ type RedisOptions struct {
 	// AppendOnly turns on AOF persistence with an fsync on every write, so
 	// what was written before Stop or Kill is there again after Start.
 	AppendOnly bool
+	// Cluster starts a Redis Cluster node, with its cluster bus on a port
+	// of its own; StartRedisCluster joins nodes into a cluster.
+	Cluster bool
+	// Sentinel, when set as "name host:port", starts a Redis Sentinel
+	// watching that master instead of a data server.
+	Sentinel string
 }
 
 // RedisServer is a private redis-server on a loopback port, for tests that
@@ -55,6 +61,8 @@ type RedisServer struct {
 	opts RedisOptions
 	dir  string
 	port int
+	// busPort is a cluster node's cluster bus port.
+	busPort int
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
@@ -188,6 +196,34 @@ func (s *RedisServer) start() error {
 		"--logfile", s.logPath(),
 		"--daemonize", "no",
 	}
+	switch {
+	case s.opts.Sentinel != "":
+		// A Sentinel takes its configuration from a file it may rewrite.
+		name, master, _ := strings.Cut(s.opts.Sentinel, " ")
+		host, port, err := net.SplitHostPort(master)
+		if err != nil {
+			return fmt.Errorf("sentinel master %q: %v", master, err)
+		}
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			text := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 5000\n", name, host, port, name)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				return err
+			}
+		}
+		args = []string{conf, "--sentinel",
+			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--dir", s.dir, "--logfile", s.logPath(), "--daemonize", "no"}
+	case s.opts.Cluster:
+		if s.busPort == 0 {
+			s.busPort = FreePort(s.t)
+		}
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-node-timeout", "5000")
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -310,5 +346,55 @@ func readRedisReply(r *bufio.Reader) (string, error) {
 		return strings.Join(items, "\n"), nil
 	default:
 		return "", fmt.Errorf("redis: unsupported reply %q", line)
+	}
+}
+
+// StartRedisCluster starts three Redis Cluster nodes (masters, no
+// replicas), joins them with redis-cli --cluster create and waits until
+// every node reports the cluster ok. It returns the nodes' addresses.
+func StartRedisCluster(t testing.TB) []string {
+	t.Helper()
+	var addrs []string
+	for range 3 {
+		addrs = append(addrs, StartRedis(t, RedisOptions{Cluster: true}).Addr())
+	}
+	cli := lookTool(t, "redis-tools", "redis-cli")
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(redisStartTimeout)
+	for _, addr := range addrs {
+		for {
+			info, err := redisDo(addr, "CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testenv: Redis Cluster node %s not ok after %v: %v\n%s", addr, redisStartTimeout, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
+}
+
+// StartRedisSentinel starts a data server and a Sentinel that watches it
+// as master name. It returns the Sentinel's address.
+func StartRedisSentinel(t testing.TB, name string) (sentinel string, master *RedisServer) {
+	t.Helper()
+	master = StartRedis(t, RedisOptions{})
+	s := StartRedis(t, RedisOptions{Sentinel: name + " " + master.Addr()})
+	deadline := time.Now().Add(redisStartTimeout)
+	for {
+		got, err := redisDo(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		if err == nil && strings.Join(strings.Fields(got), ":") == master.Addr() {
+			return s.Addr(), master
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: Sentinel does not name %s as %s: %q, %v", master.Addr(), name, got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
