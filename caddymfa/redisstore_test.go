@@ -2,11 +2,15 @@ package caddymfa
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
 
 // provisionRedis provisions the JSON form of a redis store.
@@ -162,5 +166,43 @@ func TestRedisPoolKeys(t *testing.T) {
 		if k, ck := key(c); k == base || ck != baseClient {
 			t.Errorf("%s: want another backend on the same client", c)
 		}
+	}
+}
+
+// The gateway on each Redis topology, configured from Caddyfile text as an
+// operator writes it: rediss:// to a TLS-only server trusting a CA file,
+// Sentinel addresses with a master_name, and Cluster nodes. A user enrolls,
+// and the session and a logout hold.
+func TestGatewayOnEveryRedisTopology(t *testing.T) {
+	cases := []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"tls", func(t *testing.T) string {
+			s := testenv.StartRedis(t, testenv.RedisOptions{TLS: true})
+			return fmt.Sprintf("store rediss://%s/0 {\n\t\t\ttls {\n\t\t\t\tca %s\n\t\t\t}\n\t\t}", s.Addr(), s.CAFile())
+		}},
+		{"sentinel", func(t *testing.T) string {
+			sentinel, _ := testenv.StartRedisSentinel(t, "mfa-main")
+			return fmt.Sprintf("store redis {\n\t\t\taddresses %s\n\t\t\tmaster_name mfa-main\n\t\t}", sentinel)
+		}},
+		{"cluster", func(t *testing.T) string {
+			return fmt.Sprintf("store redis {\n\t\t\taddresses %s\n\t\t}", strings.Join(testenv.StartRedisCluster(t), " "))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t, strings.Replace(defaultMFA(t), "store file {STORE}", c.store(t), 1))
+			cl := g.client()
+			_, _, token := cl.enrollAPI("alice", "alice-password")
+			bearer := []string{"Authorization", "Bearer " + token}
+			mustStatus(t, cl.get("/", bearer...), http.StatusOK)
+			if got := g.up.last(t).Header.Get("Remote-User"); got != "alice" {
+				t.Fatalf("Remote-User = %q", got)
+			}
+			r, _ := cl.api("POST", "logout", nil, bearer...)
+			mustStatus(t, r, http.StatusNoContent)
+			mustStatus(t, g.client().get("/", bearer...), http.StatusUnauthorized)
+		})
 	}
 }

@@ -2,9 +2,17 @@ package testenv
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -50,6 +58,9 @@ type RedisOptions struct {
 	// Sentinel, when set as "name host:port", starts a Redis Sentinel
 	// watching that master instead of a data server.
 	Sentinel string
+	// TLS serves TLS only, with a certificate for 127.0.0.1 from a CA of
+	// the test's own (CAFile); clients need no certificate.
+	TLS bool
 }
 
 // RedisServer is a private redis-server on a loopback port, for tests that
@@ -214,6 +225,17 @@ func (s *RedisServer) start() error {
 		args = []string{conf, "--sentinel",
 			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 			"--dir", s.dir, "--logfile", s.logPath(), "--daemonize", "no"}
+	case s.opts.TLS:
+		if err := s.makeCerts(); err != nil {
+			return err
+		}
+		args[1] = "0" // --port 0: no plain TCP
+		args = append(args,
+			"--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", filepath.Join(s.dir, "server.pem"),
+			"--tls-key-file", filepath.Join(s.dir, "server-key.pem"),
+			"--tls-ca-cert-file", s.CAFile(),
+			"--tls-auth-clients", "no")
 	case s.opts.Cluster:
 		if s.busPort == 0 {
 			s.busPort = FreePort(s.t)
@@ -258,10 +280,24 @@ func (s *RedisServer) start() error {
 // process this RedisServer started, not some other server that took the
 // port first.
 func (s *RedisServer) checkOurs() error {
-	if _, err := redisDo(s.Addr(), "PING"); err != nil {
+	do := redisDo
+	if s.opts.TLS {
+		pool := x509.NewCertPool()
+		pem, err := os.ReadFile(s.CAFile())
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("reading the test CA: %v", err)
+		}
+		do = func(addr string, args ...string) (string, error) {
+			return redisDoOn(func() (net.Conn, error) {
+				return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+					&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+			}, args...)
+		}
+	}
+	if _, err := do(s.Addr(), "PING"); err != nil {
 		return err
 	}
-	info, err := redisDo(s.Addr(), "INFO", "server")
+	info, err := do(s.Addr(), "INFO", "server")
 	if err != nil {
 		return err
 	}
@@ -281,7 +317,12 @@ var errRedisNil = errors.New("redis: nil")
 // string, an integer, a bulk string, or an array of those joined by
 // newlines. An error reply becomes an error.
 func redisDo(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return redisDoOn(func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }, args...)
+}
+
+// redisDoOn is redisDo on a connection from dial.
+func redisDoOn(dial func() (net.Conn, error), args ...string) (string, error) {
+	conn, err := dial()
 	if err != nil {
 		return "", err
 	}
@@ -397,4 +438,62 @@ func StartRedisSentinel(t testing.TB, name string) (sentinel string, master *Red
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// CAFile is the PEM file of the CA that signed a TLS server's certificate.
+func (s *RedisServer) CAFile() string { return filepath.Join(s.dir, "ca.pem") }
+
+// makeCerts writes a CA and a server certificate for 127.0.0.1 signed by
+// it, once per server.
+func (s *RedisServer) makeCerts() error {
+	if _, err := os.Stat(s.CAFile()); err == nil {
+		return nil
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "caddy-mfa test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name, kind string
+		der        []byte
+	}{
+		{"ca.pem", "CERTIFICATE", caDER},
+		{"server.pem", "CERTIFICATE", srvDER},
+		{"server-key.pem", "EC PRIVATE KEY", keyDER},
+	}
+	for _, f := range files {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
+		if err := os.WriteFile(filepath.Join(s.dir, f.name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
