@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/store"
-	"github.com/caddymfa/caddy-mfa/caddymfa/store/storetest"
 	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
 
@@ -17,18 +16,7 @@ import (
 // prefix, which is as good as an empty server.
 func TestConformance(t *testing.T) {
 	addr := testenv.Redis(t)
-	storetest.Run(t, storetest.Harness{
-		Open: func(t *testing.T) store.Store {
-			return openStore(t, addr, uniquePrefix(), Options{})
-		},
-		Reopen: func(t *testing.T, old store.Store) store.Store {
-			s := old.(*Store)
-			if err := s.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			return openStore(t, addr, s.keys.prefix, Options{})
-		},
-	})
+	runConformance(t, func(*testing.T) redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: addr}) })
 }
 
 func TestCloseLeavesASharedClientOpen(t *testing.T) {

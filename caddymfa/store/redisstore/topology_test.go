@@ -11,17 +11,11 @@ import (
 	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
 
-// The conformance suite on a real Redis Cluster of three masters, through
-// the universal client the gateway makes from several addresses: every
-// script's keys must share a hash slot, or Redis refuses it (CROSSSLOT).
-func TestConformanceOnCluster(t *testing.T) {
-	addrs := testenv.StartRedisCluster(t)
+// runConformance runs the conformance suite on stores whose clients come
+// from newClient.
+func runConformance(t *testing.T, newClient func(t *testing.T) redis.UniversalClient) {
 	open := func(t *testing.T, prefix string) store.Store {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
-		if _, ok := c.(*redis.ClusterClient); !ok {
-			t.Fatalf("several addresses without a master name made a %T, want a cluster client", c)
-		}
-		s := New(c, Options{Prefix: prefix, OwnClient: true})
+		s := New(newClient(t), Options{Prefix: prefix, OwnClient: true})
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
@@ -37,25 +31,26 @@ func TestConformanceOnCluster(t *testing.T) {
 	})
 }
 
+// The conformance suite on a real Redis Cluster of three masters, through
+// the universal client the gateway makes from several addresses: every
+// script's keys must share a hash slot, or Redis refuses it (CROSSSLOT).
+func TestConformanceOnCluster(t *testing.T) {
+	addrs := testenv.StartRedisCluster(t)
+	runConformance(t, func(t *testing.T) redis.UniversalClient {
+		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
+		if _, ok := c.(*redis.ClusterClient); !ok {
+			t.Fatalf("several addresses without a master name made a %T, want a cluster client", c)
+		}
+		return c
+	})
+}
+
 // The conformance suite through a real Sentinel: the client asks it for
 // the master, as the gateway does with addresses and a master_name.
 func TestConformanceThroughSentinel(t *testing.T) {
 	sentinel, _ := testenv.StartRedisSentinel(t, "mfa-main")
-	open := func(t *testing.T, prefix string) store.Store {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sentinel}, MasterName: "mfa-main"})
-		s := New(c, Options{Prefix: prefix, OwnClient: true})
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	storetest.Run(t, storetest.Harness{
-		Open: func(t *testing.T) store.Store { return open(t, uniquePrefix()) },
-		Reopen: func(t *testing.T, old store.Store) store.Store {
-			s := old.(*Store)
-			if err := s.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			return open(t, s.keys.prefix)
-		},
+	runConformance(t, func(*testing.T) redis.UniversalClient {
+		return redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sentinel}, MasterName: "mfa-main"})
 	})
 }
 
