@@ -252,7 +252,8 @@ func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, tok, err := h.finishPending(r, p, factor.TypeTOTP)
+	// confirmEnrollment cleared the counter itself.
+	s, tok, err := h.finishPending(r, p, verified{Type: factor.TypeTOTP})
 	if err != nil {
 		return err
 	}
@@ -279,7 +280,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, tok, err := h.finishPending(r, p, v.Type, v.counter)
+	s, tok, err := h.finishPending(r, p, v)
 	if err != nil {
 		return err
 	}
@@ -343,14 +344,12 @@ func withoutMFA(amr []string) []string {
 }
 
 // finishPending consumes an mfa_token (identity_from flows have none) and
-// starts the session it leads to, clearing the counters in reset, all in
-// one store write.
-func (h *Handler) finishPending(r *http.Request, p pending, secondType string, reset ...string) (session, string, error) {
-	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, secondType), MFAFactor: secondType}
-	for _, k := range reset {
-		if k != "" {
-			ns.ResetAttempts = append(ns.ResetAttempts, k)
-		}
+// starts the session it leads to after the second factor v, clearing v's
+// counter, all in one store write.
+func (h *Handler) finishPending(r *http.Request, p pending, v verified) (session, string, error) {
+	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, v.Type), MFAFactor: v.Type}
+	if v.counter != "" {
+		ns.ResetAttempts = []string{v.counter}
 	}
 	if p.ID != "" {
 		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt

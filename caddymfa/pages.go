@@ -315,14 +315,12 @@ func (h *Handler) finishFlow(w http.ResponseWriter, r *http.Request, st flowStat
 	var tok string
 	var err error
 	if st.session != nil {
-		if v.counter != "" {
-			if err := h.backend.ResetAttempts(r.Context(), v.counter); err != nil {
-				return unavailable(err)
-			}
+		if err := h.clearCounter(r.Context(), v); err != nil {
+			return err
 		}
 		s, tok, err = h.refreshMFA(r, *st.session, v.Type)
 	} else {
-		s, tok, err = h.finishPending(r, st.pending, v.Type, v.counter)
+		s, tok, err = h.finishPending(r, st.pending, v)
 	}
 	if err != nil {
 		return err

@@ -109,10 +109,22 @@ func (h *Handler) verifySecondFactor(ctx context.Context, r *http.Request, user 
 	if err != nil {
 		return verified{}, err
 	}
-	if err := h.backend.ResetAttempts(ctx, v.counter); err != nil {
-		return verified{}, unavailable(err)
+	if err := h.clearCounter(ctx, v); err != nil {
+		return verified{}, err
 	}
 	return v, nil
+}
+
+// clearCounter clears the counter of failed codes a success v leaves (none
+// when the flow cleared it already).
+func (h *Handler) clearCounter(ctx context.Context, v verified) error {
+	if v.counter == "" {
+		return nil
+	}
+	if err := h.backend.ResetAttempts(ctx, v.counter); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // checkSecondFactor checks a code for user. The attempt is counted before

@@ -23,16 +23,24 @@ type firstSeenRecord struct {
 // UseOnce marks key as used until expiresAt.
 func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
 	const op = "use once"
-	if err := checkKeys("once key", key); err != nil {
+	if err := checkOnce(key, expiresAt); err != nil {
 		return invalid(op, err)
-	}
-	if expiresAt.IsZero() {
-		return invalid(op, fmt.Errorf("%w: once marker without expiry", store.ErrInvalid))
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
 		return useOnce(tx, key, expiresAt, now)
 	})
+}
+
+// checkOnce is UseOnce's check of its arguments.
+func checkOnce(key string, expiresAt time.Time) error {
+	if err := checkKeys("once key", key); err != nil {
+		return err
+	}
+	if expiresAt.IsZero() {
+		return fmt.Errorf("%w: once marker without expiry", store.ErrInvalid)
+	}
+	return nil
 }
 
 // useOnce is UseOnce inside tx.

@@ -64,11 +64,8 @@ func (s *Store) StartSession(ctx context.Context, start store.SessionStart) erro
 		return invalid(op, err)
 	}
 	if start.OnceKey != "" {
-		if err := checkKeys("once key", start.OnceKey); err != nil {
+		if err := checkOnce(start.OnceKey, start.OnceExpiresAt); err != nil {
 			return invalid(op, err)
-		}
-		if start.OnceExpiresAt.IsZero() {
-			return invalid(op, fmt.Errorf("%w: once marker without expiry", store.ErrInvalid))
 		}
 	}
 	for _, k := range start.ResetAttempts {

@@ -87,10 +87,7 @@ func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time
 func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
 	const op = "start session"
 	// Nothing is spent for a call that would fail on its arguments.
-	if err := checkKeys("session id", start.Session.ID, "user", start.Session.User); err != nil {
-		return invalid(op, err)
-	}
-	if err := needExpiry("session", start.Session.ExpiresAt); err != nil {
+	if err := checkSession(start.Session); err != nil {
 		return invalid(op, err)
 	}
 	for _, k := range start.ResetAttempts {

@@ -50,14 +50,19 @@ expire_no_sooner(KEYS[1], tonumber(ARGV[2]))
 return 1
 `)
 
+// checkSession is SaveSession's check of its argument.
+func checkSession(sess store.Session) error {
+	if err := checkKeys("session id", sess.ID, "user", sess.User); err != nil {
+		return err
+	}
+	return needExpiry("session", sess.ExpiresAt)
+}
+
 // SaveSession stores sess until its expiry and indexes it under its user.
 // A session already expired by the store's clock is not stored.
 func (s *Store) SaveSession(ctx context.Context, sess store.Session) error {
 	const op = "save session"
-	if err := checkKeys("session id", sess.ID, "user", sess.User); err != nil {
-		return invalid(op, err)
-	}
-	if err := needExpiry("session", sess.ExpiresAt); err != nil {
+	if err := checkSession(sess); err != nil {
 		return invalid(op, err)
 	}
 	if err := s.usable(op); err != nil {
