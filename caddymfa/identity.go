@@ -32,9 +32,8 @@ func (h *Handler) identityOf(user string) identity {
 // upstreams treat alike). It also drops identity header names from
 // Connection, which would otherwise make the proxy remove our own values.
 func (h *Handler) stripIdentityHeaders(r *http.Request) {
-	lens := nameLengths(h.strip)
 	for name := range r.Header {
-		if lens.has(len(name)) && h.isIdentityHeader(name) {
+		if h.stripLen.has(len(name)) && h.isIdentityHeader(name) {
 			delete(r.Header, name)
 		}
 	}
