@@ -347,7 +347,7 @@ func withoutMFA(amr []string) []string {
 // starts the session it leads to after the second factor v, clearing v's
 // counter, all in one store write.
 func (h *Handler) finishPending(r *http.Request, p pending, v verified) (session, string, error) {
-	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, v.Type), MFAFactor: v.Type}
+	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, v.Type), MFAFactor: v.Type, Step: v.step}
 	if v.counter != "" {
 		ns.ResetAttempts = []string{v.counter}
 	}

@@ -146,3 +146,47 @@ func TestTOTPCodeAcceptedOnceUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d successes with one TOTP code, want 1", ok)
 	}
 }
+
+// The code a sign-in spent does not confirm a step-up right after; the
+// next code does.
+func TestTOTPCodeSpentAtSignInRefusedForStepUp(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	secret, _, _ := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	code := codeAt(t, secret, g.clock.Now())
+	r, m := c.api("POST", "verify", map[string]string{"mfa_token": c.loginAPI("alice", "alice-password"), "code": code})
+	mustStatus(t, r, http.StatusOK)
+	bearer := "Bearer " + m["access_token"].(string)
+	r, m = c.api("POST", "verify", map[string]string{"code": code}, "Authorization", bearer)
+	mustStatus(t, r, http.StatusUnauthorized)
+	if m["error"] != "invalid_code" {
+		t.Fatalf("step-up with the spent code: %v, want invalid_code", m)
+	}
+	g.clock.Advance(30 * time.Second)
+	r, _ = c.api("POST", "verify", map[string]string{"code": codeAt(t, secret, g.clock.Now())}, "Authorization", bearer)
+	mustStatus(t, r, http.StatusOK)
+}
+
+// A spent mfa_token is refused as such even with a good code, and the
+// refused sign-in spends nothing: the store writes the token, the code's
+// step and the session in one transaction, so the code still works with
+// a new mfa_token.
+func TestSpentMFATokenSpendsNoCode(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	secret, _, _ := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	tok := c.loginAPI("alice", "alice-password")
+	r, _ := c.api("POST", "verify", map[string]string{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
+	mustStatus(t, r, http.StatusOK)
+	g.clock.Advance(30 * time.Second)
+	code := codeAt(t, secret, g.clock.Now())
+	r, m := c.api("POST", "verify", map[string]string{"mfa_token": tok, "code": code})
+	mustStatus(t, r, http.StatusUnauthorized)
+	if m["error"] != "invalid_token" {
+		t.Fatalf("a spent mfa_token with a good code: %v, want invalid_token", m)
+	}
+	r, _ = c.api("POST", "verify", map[string]string{"mfa_token": c.loginAPI("alice", "alice-password"), "code": code})
+	mustStatus(t, r, http.StatusOK)
+}

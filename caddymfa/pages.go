@@ -315,7 +315,7 @@ func (h *Handler) finishFlow(w http.ResponseWriter, r *http.Request, st flowStat
 	var tok string
 	var err error
 	if st.session != nil {
-		if err := h.clearCounter(r.Context(), v); err != nil {
+		if err := h.settle(r.Context(), r, st.User, v); err != nil {
 			return err
 		}
 		s, tok, err = h.refreshMFA(r, *st.session, v.Type)

@@ -26,8 +26,10 @@ type verified struct {
 	Type      string
 	FactorID  string
 	CodesLeft int // after a recovery code
-	// counter is the attempt counter the success clears: at once in
-	// verifySecondFactor, or with the new session in one write.
+	// What the success leaves to be written, at once (settle) or with the
+	// new session in one write (finishPending): the TOTP step to spend,
+	// so that the code works once, and the attempt counter to clear.
+	step    store.StepUse
 	counter string
 }
 
@@ -102,22 +104,28 @@ func (h *Handler) parseCode(in codeInput) (codeInput, error) {
 	return in, nil
 }
 
-// verifySecondFactor checks a code for user and, when it is right, clears
-// the user's counter of failed codes.
+// verifySecondFactor checks a code for user and, when it is right, spends
+// the code and clears the user's counter of failed codes.
 func (h *Handler) verifySecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	v, err := h.checkSecondFactor(ctx, r, user, in)
 	if err != nil {
 		return verified{}, err
 	}
-	if err := h.clearCounter(ctx, v); err != nil {
+	if err := h.settle(ctx, r, user, v); err != nil {
 		return verified{}, err
 	}
 	return v, nil
 }
 
-// clearCounter clears the counter of failed codes a success v leaves (none
-// when the flow cleared it already).
-func (h *Handler) clearCounter(ctx context.Context, v verified) error {
+// settle writes what a success v leaves: the TOTP step is spent (a code
+// used in the meantime makes it errInvalidCode after all) and the counter
+// of failed codes cleared.
+func (h *Handler) settle(ctx context.Context, r *http.Request, user string, v verified) error {
+	if v.step.FactorID != "" {
+		if err := h.backend.UseStep(ctx, user, v.step.FactorID, v.step.Step); err != nil {
+			return h.stepRefused(r, user, err)
+		}
+	}
 	if v.counter == "" {
 		return nil
 	}
@@ -127,11 +135,21 @@ func (h *Handler) clearCounter(ctx context.Context, v verified) error {
 	return nil
 }
 
+// stepRefused answers a checked TOTP code whose step could not be spent:
+// another request spent it (or the factor went) since it was checked.
+func (h *Handler) stepRefused(r *http.Request, user string, err error) error {
+	if errors.Is(err, store.ErrReplay) || errors.Is(err, store.ErrNotFound) {
+		h.auditEvent(r, "challenge", user, factor.TypeTOTP, "failure")
+		return errInvalidCode
+	}
+	return unavailable(err)
+}
+
 // checkSecondFactor checks a code for user. The attempt is counted before
 // the code is looked at, so however many requests race, no more codes are
-// evaluated than the lock policy allows. A right code leaves v.counter for
-// the caller to clear: a sign-in clears it in the write that starts the
-// session (finishPending).
+// evaluated than the lock policy allows. A right code leaves v.step and
+// v.counter for the caller to settle: a sign-in does it in the write that
+// starts the session (finishPending).
 func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	in, err := h.parseCode(in)
 	if err != nil {
@@ -195,7 +213,9 @@ func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user s
 }
 
 // checkTOTP tries the code against the user's authenticators (or the one
-// named) and records the matched time step, so the code works once.
+// named) and returns the matched time step, for the caller to spend: a
+// step at or below the one stored is refused here, a request racing for
+// the same step loses when it is spent.
 func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (verified, error) {
 	active, err := h.activeFactors(ctx, user)
 	if err != nil {
@@ -215,14 +235,7 @@ func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (ver
 		if err != nil {
 			continue
 		}
-		switch err := h.backend.UseStep(ctx, user, f.ID, step); {
-		case err == nil:
-			return verified{Type: factor.TypeTOTP, FactorID: f.ID}, nil
-		case errors.Is(err, store.ErrReplay), errors.Is(err, store.ErrNotFound):
-			continue
-		default:
-			return verified{}, unavailable(err)
-		}
+		return verified{Type: factor.TypeTOTP, FactorID: f.ID, step: store.StepUse{FactorID: f.ID, Step: step}}, nil
 	}
 	return verified{}, errInvalidCode
 }

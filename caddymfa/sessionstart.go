@@ -25,6 +25,9 @@ type newSession struct {
 	// errInvalidMFAToken.
 	OnceKey       string
 	OnceExpiresAt time.Time
+	// Step, when set, is the TOTP step spent with the session: spent
+	// already, and the sign-in fails with errInvalidCode.
+	Step store.StepUse
 	// ResetAttempts are counters cleared with the session.
 	ResetAttempts []string
 }
@@ -68,9 +71,13 @@ func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSessi
 		},
 		OnceKey:       ns.OnceKey,
 		OnceExpiresAt: ns.OnceExpiresAt,
+		Step:          ns.Step,
 		ResetAttempts: ns.ResetAttempts,
 	})
 	switch {
+	case errors.Is(err, store.ErrStepUsed), ns.Step.FactorID != "" && errors.Is(err, store.ErrNotFound):
+		// A racing request spent the code's step, or the factor went.
+		return session{}, "", h.stepRefused(r, ns.User, err)
 	case errors.Is(err, store.ErrReplay):
 		return session{}, "", errInvalidMFAToken
 	case err != nil:

@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -19,6 +20,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrReplay: a single-use value was already used.
 	ErrReplay = errors.New("store: already used")
+	// ErrStepUsed: a TOTP time step as late was already recorded. It is
+	// an ErrReplay; StartSession answers it only for its step.
+	ErrStepUsed = fmt.Errorf("%w: time step", ErrReplay)
 	// ErrUnavailable: the backend cannot be reached; callers answer 503.
 	ErrUnavailable = errors.New("store: unavailable")
 	// ErrInvalid: an argument no store accepts (empty or over-long key,
@@ -93,11 +97,15 @@ type Store interface {
 	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
 
 	// StartSession writes what the end of a sign-in writes: start.OnceKey
-	// (when set) spent as UseOnce would, start.ResetAttempts cleared as
-	// ResetAttempts would, and start.Session saved as SaveSession would.
-	// When the once key was spent already it answers ErrReplay and writes
-	// nothing. A store that can makes it one atomic write (one fsync);
-	// otherwise the key is spent first.
+	// (when set) spent as UseOnce would, start.Step (when set) recorded
+	// for start.Session.User as UseStep would, start.ResetAttempts cleared
+	// as ResetAttempts would, and start.Session saved as SaveSession
+	// would. When the once key was spent already it answers ErrReplay;
+	// else, when the step is not above the one recorded, ErrStepUsed, and
+	// when the step's factor is gone, ErrNotFound. A store that can makes
+	// it one atomic write (one fsync) and then writes nothing on those
+	// answers; otherwise the key and the step are spent first, and
+	// nothing else is written after such an answer.
 	StartSession(ctx context.Context, start SessionStart) error
 
 	// FirstSeen returns when user was first seen, recording now as that
@@ -172,8 +180,17 @@ type SessionStart struct {
 	// came with, spent until OnceExpiresAt.
 	OnceKey       string
 	OnceExpiresAt time.Time
+	// Step, when its FactorID is set, is the TOTP time step the sign-in's
+	// code was of, spent with the session.
+	Step StepUse
 	// ResetAttempts are the attempt counters the sign-in's success clears.
 	ResetAttempts []string
+}
+
+// StepUse is a TOTP time step accepted for a factor, as UseStep records it.
+type StepUse struct {
+	FactorID string
+	Step     int64
 }
 
 // Session is the server-side record of an issued session.

@@ -188,19 +188,22 @@ func (g *generator) measure(ctx context.Context) ([]opStat, error) {
 			_, err := g.st.CountAttempt(ctx, "mfa:"+userName(i), time.Now(), lock)
 			return err
 		}},
+		{"Attempts (30-day window)", g.samples, func(i int) error {
+			_, err := g.st.Attempts(ctx, "mfa30:"+userName(i), time.Now())
+			return err
+		}},
 		{"Factors", g.samples, func(i int) error {
 			_, err := g.st.Factors(ctx, userName(i))
 			return err
 		}},
-		{"UseStep", g.samples, func(i int) error {
-			return g.st.UseStep(ctx, userName(i), factorID(i), g.step.Add(1))
-		}},
-		// Spend the mfa_token, clear the counter, save the session.
+		// Spend the mfa_token and the code's step, clear the counter, save
+		// the session.
 		{"StartSession", g.samples, func(i int) error {
 			return g.st.StartSession(ctx, store.SessionStart{
 				Session: store.Session{ID: rand.Text(), User: userName(i), CreatedAt: time.Now(),
 					ExpiresAt: time.Now().Add(12 * time.Hour), AMR: []string{"pwd", "otp", "mfa"}},
 				OnceKey: "mfa_token:" + rand.Text(), OnceExpiresAt: time.Now().Add(5 * time.Minute),
+				Step:          store.StepUse{FactorID: factorID(i), Step: g.step.Add(1)},
 				ResetAttempts: []string{"mfa:" + userName(i)},
 			})
 		}},

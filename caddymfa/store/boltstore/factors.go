@@ -116,23 +116,34 @@ func (s *Store) UseStep(ctx context.Context, user, factorID string, step int64) 
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
-		b := tx.Bucket(bucketFactors).Bucket([]byte(user))
-		if b == nil {
-			return store.ErrNotFound, nil
+		put, outcome, err := stepToUse(tx, user, factorID, step, now)
+		if outcome != nil || err != nil {
+			return outcome, err
 		}
-		var f store.FactorRecord
-		ok, err := getJSON(b, []byte(factorID), &f)
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok || pendingExpired(f, now):
-			return store.ErrNotFound, nil
-		case step <= f.LastStep:
-			return store.ErrReplay, nil
-		}
-		f.LastStep = step
-		return nil, putJSON(b, []byte(factorID), f)
+		return nil, put()
 	})
+}
+
+// stepToUse checks that step can be recorded for the factor and returns
+// the write that records it, so that a caller can check more before it
+// writes anything.
+func stepToUse(tx *bolt.Tx, user, factorID string, step int64, now time.Time) (put func() error, outcome, err error) {
+	b := tx.Bucket(bucketFactors).Bucket([]byte(user))
+	if b == nil {
+		return nil, store.ErrNotFound, nil
+	}
+	var f store.FactorRecord
+	ok, err := getJSON(b, []byte(factorID), &f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case !ok || pendingExpired(f, now):
+		return nil, store.ErrNotFound, nil
+	case step <= f.LastStep:
+		return nil, store.ErrStepUsed, nil
+	}
+	f.LastStep = step
+	return func() error { return putJSON(b, []byte(factorID), f) }, nil, nil
 }
 
 // pendingExpired reports whether f is an enrollment whose window closed.

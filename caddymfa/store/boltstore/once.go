@@ -45,18 +45,24 @@ func checkOnce(key string, expiresAt time.Time) error {
 
 // useOnce is UseOnce inside tx.
 func useOnce(tx *bolt.Tx, key string, expiresAt, now time.Time) (outcome, err error) {
-	b := tx.Bucket(bucketOnce)
-	var old onceRecord
-	ok, err := getJSON(b, []byte(key), &old)
-	switch {
+	switch spent, err := onceSpent(tx, key, now); {
 	case err != nil:
 		return nil, err
-	case ok && !expired(old.ExpiresAt, now):
+	case spent:
 		return store.ErrReplay, nil
-	case expired(expiresAt, now):
+	}
+	b := tx.Bucket(bucketOnce)
+	if expired(expiresAt, now) {
 		return nil, b.Delete([]byte(key))
 	}
 	return nil, putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt})
+}
+
+// onceSpent reports whether key is marked used at now.
+func onceSpent(tx *bolt.Tx, key string, now time.Time) (bool, error) {
+	var old onceRecord
+	ok, err := getJSON(tx.Bucket(bucketOnce), []byte(key), &old)
+	return ok && !expired(old.ExpiresAt, now), err
 }
 
 // FirstSeen returns when user was first seen, recording now if never.

@@ -56,8 +56,9 @@ func saveSession(tx *bolt.Tx, sess store.Session, now time.Time) error {
 	return idx.Put([]byte(sess.ID), []byte{})
 }
 
-// StartSession spends the once key, clears the counters and saves the
-// session in one transaction: one fsync where a sign-in made three.
+// StartSession spends the once key and the TOTP step, clears the counters
+// and saves the session in one transaction: one fsync where a sign-in made
+// four.
 func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
 	const op = "start session"
 	if err := checkSession(start.Session); err != nil {
@@ -68,6 +69,11 @@ func (s *Store) StartSession(ctx context.Context, start store.SessionStart) erro
 			return invalid(op, err)
 		}
 	}
+	if start.Step.FactorID != "" {
+		if err := checkKeys("factor id", start.Step.FactorID); err != nil {
+			return invalid(op, err)
+		}
+	}
 	for _, k := range start.ResetAttempts {
 		if err := checkKeys("attempt key", k); err != nil {
 			return invalid(op, err)
@@ -75,12 +81,31 @@ func (s *Store) StartSession(ctx context.Context, start store.SessionStart) erro
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
+		// A refusal returns before anything is written: an outcome (not
+		// an error) still commits, and there must be nothing to commit.
 		if start.OnceKey != "" {
-			// A replay returns before anything is written; an outcome
-			// (not an error) still commits, and there is nothing to commit.
+			switch spent, err := onceSpent(tx, start.OnceKey, now); {
+			case err != nil:
+				return nil, err
+			case spent:
+				return store.ErrReplay, nil
+			}
+		}
+		putStep := func() error { return nil }
+		if start.Step.FactorID != "" {
+			put, outcome, err := stepToUse(tx, start.Session.User, start.Step.FactorID, start.Step.Step, now)
+			if outcome != nil || err != nil {
+				return outcome, err
+			}
+			putStep = put
+		}
+		if start.OnceKey != "" {
 			if outcome, err := useOnce(tx, start.OnceKey, start.OnceExpiresAt, now); outcome != nil || err != nil {
 				return outcome, err
 			}
+		}
+		if err := putStep(); err != nil {
+			return nil, err
 		}
 		for _, k := range start.ResetAttempts {
 			if err := tx.Bucket(bucketAttempts).Delete([]byte(k)); err != nil {

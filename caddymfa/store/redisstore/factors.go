@@ -191,13 +191,18 @@ func (s *Store) UseStep(ctx context.Context, user, factorID string, step int64) 
 		return err
 	}
 	n, err := useStepScript.Run(ctx, s.client, []string{s.keys.user(user)}, factorField+factorID, itoa(step), ms(s.now())).Int()
+	return stepAnswer(op, n, err)
+}
+
+// stepAnswer reads useStepScript's answer.
+func stepAnswer(op string, n int, err error) error {
 	switch {
 	case err != nil:
 		return failed(op, err)
 	case n == 0:
 		return outcome(op, store.ErrNotFound)
 	case n == 1:
-		return outcome(op, store.ErrReplay)
+		return outcome(op, store.ErrStepUsed)
 	}
 	return nil
 }

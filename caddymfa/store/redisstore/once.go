@@ -79,31 +79,87 @@ func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time
 	return fromMS(at), nil
 }
 
-// StartSession spends the once key first (SET NX: of racing callers on any
-// instance exactly one goes on), then clears the counters and saves the
-// session. The keys live in different hash slots, so no script can take
-// them all; a failure after the key is spent leaves the sign-in to be
-// made again, never a session without its spent key.
+// StartSession spends the once key (SET NX: of racing callers on any
+// instance exactly one goes on) and the TOTP step in one round trip, then
+// clears the counters with the session's index entry in a second, and
+// saves the session record in a third. The keys live in different hash
+// slots, so no script can take them all; a failure after the key is spent
+// leaves the sign-in to be made again, never a session without its spent
+// key and step.
 func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
 	const op = "start session"
 	// Nothing is spent for a call that would fail on its arguments.
 	if err := checkSession(start.Session); err != nil {
 		return invalid(op, err)
 	}
+	if start.OnceKey != "" {
+		if err := checkKeys("once key", start.OnceKey); err != nil {
+			return invalid(op, err)
+		}
+		if err := needExpiry("once marker", start.OnceExpiresAt); err != nil {
+			return invalid(op, err)
+		}
+	}
+	if start.Step.FactorID != "" {
+		if err := checkKeys("factor id", start.Step.FactorID); err != nil {
+			return invalid(op, err)
+		}
+	}
 	for _, k := range start.ResetAttempts {
 		if err := checkKeys("attempt key", k); err != nil {
 			return invalid(op, err)
 		}
 	}
-	if start.OnceKey != "" {
-		if err := s.UseOnce(ctx, start.OnceKey, start.OnceExpiresAt); err != nil {
+	if err := s.usable(op); err != nil {
+		return err
+	}
+	now := s.now()
+	if err := s.spendForSession(ctx, op, start, now); err != nil {
+		return err
+	}
+	return s.saveSession(ctx, op, start.Session, now, start.ResetAttempts)
+}
+
+// spendForSession spends start's once key and step, sent together.
+func (s *Store) spendForSession(ctx context.Context, op string, start store.SessionStart, now time.Time) error {
+	once := start.OnceKey
+	if once != "" && expired(start.OnceExpiresAt, now) {
+		// Nothing to store, only a marker in force to look for.
+		if err := s.UseOnce(ctx, once, start.OnceExpiresAt); err != nil {
 			return err
 		}
+		once = ""
 	}
-	for _, k := range start.ResetAttempts {
-		if err := s.ResetAttempts(ctx, k); err != nil {
-			return err
+	stepKeys := []string{s.keys.user(start.Session.User)}
+	stepArgs := []any{factorField + start.Step.FactorID, itoa(start.Step.Step), ms(now)}
+	var onceCmd *redis.StatusCmd
+	var stepCmd *redis.Cmd
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if once != "" {
+			onceCmd = p.SetArgs(ctx, s.keys.once(once), "", redis.SetArgs{Mode: "NX", ExpireAt: fromMS(ms(start.OnceExpiresAt))})
+		}
+		if start.Step.FactorID != "" {
+			stepCmd = useStepScript.EvalSha(ctx, p, stepKeys, stepArgs...)
+		}
+		return nil
+	})
+	if onceCmd != nil {
+		ok, err := onceCmd.Result()
+		switch {
+		case isNil(err):
+			return outcome(op, store.ErrReplay)
+		case err != nil:
+			return failed(op, err)
+		case ok != "OK":
+			return outcome(op, store.ErrReplay)
 		}
 	}
-	return s.SaveSession(ctx, start.Session)
+	if stepCmd == nil {
+		return nil
+	}
+	n, err := stepCmd.Int()
+	if noScript(err) {
+		n, err = useStepScript.Run(ctx, s.client, stepKeys, stepArgs...).Int()
+	}
+	return stepAnswer(op, n, err)
 }

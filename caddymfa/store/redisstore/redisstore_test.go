@@ -88,3 +88,32 @@ func TestServerDownIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// StartSession sends its scripts by digest inside pipelines; a server that
+// lost its script cache (a restart, a failover) must still get them.
+func TestStartSessionAfterScriptFlush(t *testing.T) {
+	addr := testenv.Redis(t)
+	ctx := t.Context()
+	s := openStore(t, addr, uniquePrefix(), Options{})
+	now := time.Now()
+	must(t, s.SaveFactor(ctx, "alice", store.FactorRecord{ID: "f1", Type: "totp", Secret: []byte("sealed"), CreatedAt: now}))
+	start := func(id string, step int64) error {
+		return s.StartSession(ctx, store.SessionStart{
+			Session: store.Session{ID: id, User: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+			OnceKey: "mfa_token:" + id, OnceExpiresAt: now.Add(time.Minute),
+			Step: store.StepUse{FactorID: "f1", Step: step},
+		})
+	}
+	for i, id := range []string{"s1", "s2"} {
+		must(t, newClient(t, addr).ScriptFlush(ctx).Err())
+		must(t, start(id, int64(10+i)))
+	}
+	if err := start("s3", 11); !errors.Is(err, store.ErrReplay) {
+		t.Fatalf("StartSession with a spent step after a flush: %v, want ErrReplay", err)
+	}
+	list, err := s.Sessions(ctx, "alice", now)
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("sessions after flushes = %d, want 2", len(list))
+	}
+}

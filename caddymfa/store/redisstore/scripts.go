@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Lua helpers shared by the scripts. Redis runs Lua 5.1, whose numbers
 // are doubles: exact for millisecond times, not for every int64, so TOTP
@@ -55,4 +59,11 @@ func script(parts ...string) *redis.Script {
 		src += p
 	}
 	return redis.NewScript(src)
+}
+
+// noScript reports a script's EVALSHA in a pipeline refused because the
+// server does not have it cached (after a restart or failover); the caller
+// runs it again with Script.Run, which loads it.
+func noScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }

@@ -68,20 +68,54 @@ func (s *Store) SaveSession(ctx context.Context, sess store.Session) error {
 	if err := s.usable(op); err != nil {
 		return err
 	}
-	now := s.now()
+	return s.saveSession(ctx, op, sess, s.now(), nil)
+}
+
+// saveSession is SaveSession, clearing the attempt counters reset on the
+// way.
+func (s *Store) saveSession(ctx context.Context, op string, sess store.Session, now time.Time, reset []string) error {
 	key := s.keys.session(sess.ID)
 	var prev string
 	var err error
 	if expired(sess.ExpiresAt, now) {
+		for _, k := range reset {
+			if err := s.client.Del(ctx, s.keys.attempts(k)).Err(); err != nil {
+				return failed(op, err)
+			}
+		}
 		prev, err = s.client.GetDel(ctx, key).Result()
 	} else {
-		// Indexed first: an index entry without its session is skipped,
-		// a session missing from the index could not be listed.
-		err = indexSessionScript.Run(ctx, s.client, []string{s.keys.userSessions(sess.User)}, sess.ID, ms(sess.ExpiresAt), ms(now)).Err()
+		// One round trip: the counters, the index entry and the record.
+		// On a Cluster they may land in any order, and a failure may
+		// leave one without the other: an index entry without its
+		// session is skipped, and a session whose save failed is never
+		// handed out (no token is issued for it).
+		indexKeys := []string{s.keys.userSessions(sess.User)}
+		indexArgs := []any{sess.ID, ms(sess.ExpiresAt), ms(now)}
+		var dels []*redis.IntCmd
+		var index *redis.Cmd
+		var set *redis.StatusCmd
+		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range reset {
+				dels = append(dels, p.Del(ctx, s.keys.attempts(k)))
+			}
+			index = indexSessionScript.EvalSha(ctx, p, indexKeys, indexArgs...)
+			set = p.SetArgs(ctx, key, encodeSession(sess), redis.SetArgs{ExpireAt: fromMS(ms(sess.ExpiresAt)), Get: true})
+			return nil
+		})
+		for _, d := range dels {
+			if err := d.Err(); err != nil {
+				return failed(op, err)
+			}
+		}
+		err = index.Err()
+		if noScript(err) {
+			err = indexSessionScript.Run(ctx, s.client, indexKeys, indexArgs...).Err()
+		}
 		if err != nil {
 			return failed(op, err)
 		}
-		prev, err = s.client.SetArgs(ctx, key, encodeSession(sess), redis.SetArgs{ExpireAt: fromMS(ms(sess.ExpiresAt)), Get: true}).Result()
+		prev, err = set.Result()
 	}
 	switch {
 	case isNil(err):

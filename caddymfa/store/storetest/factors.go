@@ -188,11 +188,11 @@ func testUseStep(t *testing.T, h Harness) {
 			want error
 		}{
 			{100, nil},
-			{100, store.ErrReplay},
-			{99, store.ErrReplay},
+			{100, store.ErrStepUsed},
+			{99, store.ErrStepUsed},
 			{101, nil},
-			{1, store.ErrReplay},
-			{101, store.ErrReplay},
+			{1, store.ErrStepUsed},
+			{101, store.ErrStepUsed},
 			{200, nil},
 		}
 		for _, st := range steps {

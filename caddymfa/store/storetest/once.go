@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -156,6 +157,71 @@ func testStartSession(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("StepSpentWithSession", func(t *testing.T) {
+		s := h.Open(t)
+		mustOK(t, s.SaveFactor(ctx, "alice", factor("f1", t0)), "SaveFactor")
+		err := s.StartSession(ctx, store.SessionStart{
+			Session: sess("s6"), OnceKey: "mfa_token:t6", OnceExpiresAt: future,
+			Step: store.StepUse{FactorID: "f1", Step: 100},
+		})
+		mustOK(t, err, "StartSession with a step")
+		if got := ids(s); len(got) != 1 || got[0] != "s6" {
+			t.Fatalf("sessions = %v, want [s6]", got)
+		}
+		wantIs(t, s.UseStep(ctx, "alice", "f1", 100), store.ErrStepUsed, "UseStep of the step StartSession spent")
+		mustOK(t, s.UseStep(ctx, "alice", "f1", 101), "UseStep of the next step")
+	})
+
+	t.Run("StepReplaySavesNothing", func(t *testing.T) {
+		s := h.Open(t)
+		mustOK(t, s.SaveFactor(ctx, "alice", factor("f1", t0)), "SaveFactor")
+		mustOK(t, s.UseStep(ctx, "alice", "f1", 100), "UseStep")
+		_, err := s.CountAttempt(ctx, "mfa:alice", t0, defaultPolicy)
+		mustOK(t, err, "CountAttempt")
+		for _, step := range []int64{99, 100} {
+			err = s.StartSession(ctx, store.SessionStart{
+				Session: sess("s7"), OnceKey: fmt.Sprintf("mfa_token:t7-%d", step), OnceExpiresAt: future,
+				Step: store.StepUse{FactorID: "f1", Step: step}, ResetAttempts: []string{"mfa:alice"},
+			})
+			wantIs(t, err, store.ErrStepUsed, fmt.Sprintf("StartSession with step %d after step 100", step))
+		}
+		mustOK(t, s.UseOnce(ctx, "mfa_token:spent", future), "UseOnce")
+		err = s.StartSession(ctx, store.SessionStart{
+			Session: sess("s7"), OnceKey: "mfa_token:spent", OnceExpiresAt: future,
+			Step: store.StepUse{FactorID: "f1", Step: 150}, ResetAttempts: []string{"mfa:alice"},
+		})
+		wantIs(t, err, store.ErrReplay, "StartSession with a spent key and a new step")
+		if errors.Is(err, store.ErrStepUsed) {
+			t.Fatalf("StartSession with a spent key and a new step blamed the step: %v", err)
+		}
+		wantIs(t, s.StartSession(ctx, store.SessionStart{
+			Session: sess("s7"), Step: store.StepUse{FactorID: "gone", Step: 200},
+		}), store.ErrNotFound, "StartSession with the step of a missing factor")
+		if got := ids(s); len(got) != 0 {
+			t.Fatalf("a refused StartSession saved sessions %v", got)
+		}
+		if failures(s, "mfa:alice") != 1 {
+			t.Fatal("a refused StartSession cleared a counter")
+		}
+	})
+
+	t.Run("RacersOnOneStepOneWins", func(t *testing.T) {
+		s := h.Open(t)
+		mustOK(t, s.SaveFactor(ctx, "alice", factor("f1", t0)), "SaveFactor")
+		errs := race(20, func(i int) error {
+			return s.StartSession(ctx, store.SessionStart{
+				Session: sess(fmt.Sprintf("q%02d", i)), OnceKey: fmt.Sprintf("mfa_token:q%02d", i), OnceExpiresAt: future,
+				Step: store.StepUse{FactorID: "f1", Step: 7},
+			})
+		})
+		if ok, _ := tally(t, errs, store.ErrStepUsed); ok != 1 {
+			t.Fatalf("%d racing StartSessions with one step succeeded, want 1", ok)
+		}
+		if got := ids(s); len(got) != 1 {
+			t.Fatalf("racing StartSessions saved %v, want one session", got)
+		}
+	})
+
 	t.Run("BadArgumentsSpendNothing", func(t *testing.T) {
 		s := h.Open(t)
 		bad := sess("s5")
@@ -163,5 +229,14 @@ func testStartSession(t *testing.T, h Harness) {
 		err := s.StartSession(ctx, store.SessionStart{Session: bad, OnceKey: "mfa_token:t5", OnceExpiresAt: future})
 		wantIs(t, err, store.ErrInvalid, "StartSession of a session without expiry")
 		mustOK(t, s.UseOnce(ctx, "mfa_token:t5", future), "UseOnce of the key a refused StartSession named")
+
+		mustOK(t, s.SaveFactor(ctx, "alice", factor("f1", t0)), "SaveFactor")
+		err = s.StartSession(ctx, store.SessionStart{
+			Session: sess("s8"), OnceKey: "mfa_token:t8", OnceExpiresAt: future,
+			Step: store.StepUse{FactorID: "f1", Step: 5}, ResetAttempts: []string{""},
+		})
+		wantIs(t, err, store.ErrInvalid, "StartSession with an empty counter key")
+		mustOK(t, s.UseStep(ctx, "alice", "f1", 5), "UseStep of the step a refused StartSession named")
+		mustOK(t, s.UseOnce(ctx, "mfa_token:t8", future), "UseOnce of the key a refused StartSession named")
 	})
 }
