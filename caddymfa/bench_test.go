@@ -210,14 +210,22 @@ func BenchmarkServeHTTP(b *testing.B) {
 		// fresh: every request brings a token not seen before (the first
 		// request of each session, or a renewed cookie).
 		fresh bool
+		// all: the three opt-in identity headers are sent too.
+		all bool
 	}{
-		{"cookie", browserRequest, false},
-		{"bearer", apiRequest, false},
-		{"cookie-new-token", browserRequest, true},
-		{"bearer-new-token", apiRequest, true},
+		{"cookie", browserRequest, false, false},
+		{"bearer", apiRequest, false, false},
+		{"cookie-new-token", browserRequest, true, false},
+		{"bearer-new-token", apiRequest, true, false},
+		{"cookie-seven-headers", browserRequest, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			h := newBenchHandler(b, nil)
+			h := newBenchHandler(b, func(h *Handler) {
+				if c.all {
+					all := standardHeaderNames()
+					h.Headers = &all
+				}
+			})
 			raw := c.req(benchSession(b, h))
 			serveBatches(b, h, func(_ int, w http.ResponseWriter) *http.Request {
 				if c.fresh {

@@ -40,7 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		prefix <path>
 //		issuer <name>
 //		cookie_domain <domain>
-//		headers { user|email|name|groups|methods|auth_time|mfa_time <Header-Name>|off }  # others keep their defaults
+//		headers { user|email|name|groups|methods|auth_time|mfa_time <Header-Name>|off }  # unnamed: Authelia's four; methods, auth_time, mfa_time off
 //		lockout { threshold <n>; durations <d>...; max_failures <n>; ip_threshold <n>; forget <d> }
 //		templates <dir>
 //		branding { title <t>; logo <url>; color <#hex> }

@@ -33,8 +33,11 @@ type UserConfig struct {
 }
 
 // HeaderNames are the request headers that carry the identity upstream.
-// An empty name keeps the default (Authelia's names); "-" turns that header
-// off. Whatever the names, the client's own copies are always removed.
+// An empty name keeps the default: Authelia's names for user, email, name
+// and groups, and no header for methods, auth_time and mfa_time, which are
+// sent only when named (each header costs every proxied request). "-"
+// turns a header off. Whatever the names, the client's own copies of the
+// configured and of all seven standard names are always removed.
 type HeaderNames struct {
 	User     string `json:"user,omitempty"`
 	Email    string `json:"email,omitempty"`
@@ -45,7 +48,8 @@ type HeaderNames struct {
 	MFATime  string `json:"mfa_time,omitempty"`
 }
 
-func defaultHeaderNames() HeaderNames {
+// standardHeaderNames are the names the README documents for each header.
+func standardHeaderNames() HeaderNames {
 	return HeaderNames{
 		User:     "Remote-User",
 		Email:    "Remote-Email",
@@ -59,7 +63,8 @@ func defaultHeaderNames() HeaderNames {
 
 // withDefaults fills empty names with the defaults and drops "-" ones.
 func (hn HeaderNames) withDefaults() HeaderNames {
-	d := defaultHeaderNames()
+	d := standardHeaderNames()
+	d.Methods, d.AuthTime, d.MFATime = "", "", ""
 	pick := func(v, def string) string {
 		switch v {
 		case "":

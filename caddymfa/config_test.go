@@ -214,6 +214,9 @@ func TestEnforceEnrolled(t *testing.T) {
 		user bob %s
 		store file {STORE}
 		enforce enrolled
+		headers {
+			methods Remote-MFA-Methods
+		}
 	}`, testSecret, a, b))
 	// bob has no factor: the password alone is enough, and says so.
 	c := g.client()

@@ -156,6 +156,11 @@ func defaultMFA(t testing.TB) string {
 			groups admins dev
 		}
 		user bob %s
+		headers {
+			methods Remote-MFA-Methods
+			auth_time Remote-Auth-Time
+			mfa_time Remote-MFA-Time
+		}
 		store file {STORE}
 	}`, testSecret, a, b)
 }

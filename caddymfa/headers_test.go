@@ -103,3 +103,37 @@ func TestRenamedAndDisabledHeadersAreStillStripped(t *testing.T) {
 		t.Errorf("Remote-Email = %q", seen.Header.Get("Remote-Email"))
 	}
 }
+
+// With no headers block the upstream gets Authelia's four headers, and
+// the three MFA headers, not sent by default, are still stripped.
+func TestDefaultHeadersAreAutheliasFour(t *testing.T) {
+	a, _ := userHashes(t)
+	g := startGateway(t, `mfa {
+		secret `+testSecret+`
+		user alice `+a+` {
+			email alice@example.com
+			name "Alice Doe"
+			groups admins dev
+		}
+		store file {STORE}
+	}`)
+	c := g.client()
+	_, _, token := c.enrollAPI("alice", "alice-password")
+	mustStatus(t, c.get("/", "Authorization", "Bearer "+token,
+		"Remote-MFA-Methods", "hwk", "remote-auth-time", "2001-01-01T00:00:00Z", "Remote_MFA_Time", "2001-01-01T00:00:00Z"), http.StatusOK)
+	seen := g.up.last(t)
+	for name, want := range map[string]string{
+		"Remote-User": "alice", "Remote-Email": "alice@example.com", "Remote-Name": "Alice Doe", "Remote-Groups": "admins,dev",
+	} {
+		if got := seen.Header.Values(name); len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want [%q]", name, got, want)
+		}
+	}
+	for name := range seen.Header {
+		for _, off := range []string{"Remote-MFA-Methods", "Remote-Auth-Time", "Remote-MFA-Time"} {
+			if sameHeaderName(name, off) {
+				t.Errorf("upstream got %s: %q, which is not sent by default", name, seen.Header[name])
+			}
+		}
+	}
+}

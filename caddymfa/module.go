@@ -280,10 +280,11 @@ func (h *Handler) provisionSettings() error {
 		hn = *h.Headers
 	}
 	h.hdr = hn.withDefaults()
-	// Strip the default names too: an app may still read Remote-User after
-	// the operator renamed or turned it off.
+	// Strip the standard names too: an app may still read Remote-User
+	// after the operator renamed or turned it off, or Remote-MFA-Methods
+	// that is not sent.
 	h.strip = h.hdr.names()
-	for _, n := range defaultHeaderNames().names() {
+	for _, n := range standardHeaderNames().names() {
 		if !slices.Contains(h.strip, n) {
 			h.strip = append(h.strip, n)
 		}
