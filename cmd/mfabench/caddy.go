@@ -77,6 +77,14 @@ func buildCaddy(dir string) (string, error) {
 	return bin, nil
 }
 
+// The bench user's facts, which both the mfa site and the auth endpoint
+// send upstream as Remote-Email, Remote-Name and Remote-Groups.
+const (
+	benchEmail  = "bench@example.com"
+	benchName   = "Bench User"
+	benchGroups = "staff,bench"
+)
+
 // benchUser is the user that signs in on the mfa site.
 type benchUser struct {
 	name, password, hash string
@@ -107,7 +115,11 @@ http://127.0.0.1:%[2]d {
 http://127.0.0.1:%[3]d {
 	mfa {
 		secret %[7]s
-		user %[8]s %[9]s
+		user %[8]s %[9]s {
+			email %[12]s
+			name %[13]q
+			groups %[14]s
+		}
 		store file %[1]s/mfa.db
 		%[11]s
 	}
@@ -117,11 +129,11 @@ http://127.0.0.1:%[3]d {
 http://127.0.0.1:%[4]d {
 	forward_auth %[6]s {
 		uri /auth
-		copy_headers Remote-User
+		copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
 	}
 	reverse_proxy %[5]s
 }
-`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra)
+`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra, benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "))
 }
 
 // startCaddy runs bin with config, pinned to cpu when pin is set, and

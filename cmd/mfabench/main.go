@@ -6,6 +6,10 @@
 //	mfa    mfa (with a valid session) + reverse_proxy
 //	fwd    forward_auth to a minimal in-process endpoint + reverse_proxy
 //
+// The user has an email, a name and groups, so mfa sends its four default
+// identity headers, and forward_auth copies the same four from the
+// endpoint's answer.
+//
 // and wrk drives them in turn (plain mfa fwd plain mfa fwd …) with the same
 // concurrency and duration. Caddy is pinned to one CPU and wrk (with this
 // process, which serves the upstream and the auth endpoint) to another

@@ -30,10 +30,15 @@ func upstream(n int) http.Handler {
 }
 
 // authEndpoint is the least a forward_auth target can do: say yes and
-// name the user, without looking at anything.
+// name the user with the same four headers the mfa site sends, without
+// looking at anything.
 func authEndpoint() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Remote-User"] = []string{"bench"}
+		h := w.Header()
+		h["Remote-User"] = []string{"bench"}
+		h["Remote-Email"] = []string{benchEmail}
+		h["Remote-Name"] = []string{benchName}
+		h["Remote-Groups"] = []string{benchGroups}
 		w.WriteHeader(http.StatusOK)
 	})
 }
