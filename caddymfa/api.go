@@ -344,8 +344,8 @@ func withoutMFA(amr []string) []string {
 }
 
 // finishPending consumes an mfa_token (identity_from flows have none) and
-// starts the session it leads to after the second factor v, clearing v's
-// counter, all in one store write.
+// starts the session it leads to after the second factor v, spending v's
+// TOTP step and clearing its counter, all in one store write.
 func (h *Handler) finishPending(r *http.Request, p pending, v verified) (session, string, error) {
 	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, v.Type), MFAFactor: v.Type, Step: v.step}
 	if v.counter != "" {

@@ -36,7 +36,12 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 		}
 		return nil
 	}
-	ok, err := s.client.SetArgs(ctx, k, "", redis.SetArgs{Mode: "NX", ExpireAt: fromMS(ms(expiresAt))}).Result()
+	return onceAnswer(op, s.client.SetArgs(ctx, k, "", redis.SetArgs{Mode: "NX", ExpireAt: fromMS(ms(expiresAt))}))
+}
+
+// onceAnswer reads the answer to a once marker's SET NX.
+func onceAnswer(op string, cmd *redis.StatusCmd) error {
+	ok, err := cmd.Result()
 	switch {
 	case isNil(err):
 		return outcome(op, store.ErrReplay)
@@ -144,14 +149,8 @@ func (s *Store) spendForSession(ctx context.Context, op string, start store.Sess
 		return nil
 	})
 	if onceCmd != nil {
-		ok, err := onceCmd.Result()
-		switch {
-		case isNil(err):
-			return outcome(op, store.ErrReplay)
-		case err != nil:
-			return failed(op, err)
-		case ok != "OK":
-			return outcome(op, store.ErrReplay)
+		if err := onceAnswer(op, onceCmd); err != nil {
+			return err
 		}
 	}
 	if stepCmd == nil {
