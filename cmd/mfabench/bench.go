@@ -270,6 +270,21 @@ func report(sites [3]site, results map[string][]result, o options) {
 	}
 	tw.Flush()
 
+	// Each site against the plain round just before it: a slow spell of
+	// the machine that spans a round weighs on both sides of the ratio.
+	fmt.Printf("\nround by round, against the plain run just before:\n")
+	for _, s := range sites[1:] {
+		var ratio []float64
+		var extra []time.Duration
+		for i, r := range results[s.name] {
+			p := results["plain"][i]
+			ratio = append(ratio, r.throughput/p.throughput)
+			extra = append(extra, r.cpuPerRequest()-p.cpuPerRequest())
+		}
+		fmt.Printf("  %-5s × req/s median %.3f (%.3f–%.3f), +CPU µs median %+.1f\n",
+			s.name, median(ratio), slices.Min(ratio), slices.Max(ratio), micros(median(extra)))
+	}
+
 	mfa := sum["mfa"]
 	fmt.Println()
 	check := func(what string, ok bool, got, want string) {
