@@ -187,6 +187,39 @@ type SessionStart struct {
 	ResetAttempts []string
 }
 
+// Check refuses, with ErrInvalid, a SessionStart no store accepts, so that
+// a store can answer before it spends anything.
+func (start SessionStart) Check() error {
+	if err := CheckKey("session id", start.Session.ID); err != nil {
+		return err
+	}
+	if err := CheckKey("user", start.Session.User); err != nil {
+		return err
+	}
+	if start.Session.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: session without expiry", ErrInvalid)
+	}
+	if start.OnceKey != "" {
+		if err := CheckKey("once key", start.OnceKey); err != nil {
+			return err
+		}
+		if start.OnceExpiresAt.IsZero() {
+			return fmt.Errorf("%w: once marker without expiry", ErrInvalid)
+		}
+	}
+	if start.Step.FactorID != "" {
+		if err := CheckKey("factor id", start.Step.FactorID); err != nil {
+			return err
+		}
+	}
+	for _, k := range start.ResetAttempts {
+		if err := CheckKey("attempt key", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // StepUse is a TOTP time step accepted for a factor, as UseStep records it.
 type StepUse struct {
 	FactorID string

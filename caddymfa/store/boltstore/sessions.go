@@ -61,23 +61,8 @@ func saveSession(tx *bolt.Tx, sess store.Session, now time.Time) error {
 // four.
 func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
 	const op = "start session"
-	if err := checkSession(start.Session); err != nil {
+	if err := start.Check(); err != nil {
 		return invalid(op, err)
-	}
-	if start.OnceKey != "" {
-		if err := checkOnce(start.OnceKey, start.OnceExpiresAt); err != nil {
-			return invalid(op, err)
-		}
-	}
-	if start.Step.FactorID != "" {
-		if err := checkKeys("factor id", start.Step.FactorID); err != nil {
-			return invalid(op, err)
-		}
-	}
-	for _, k := range start.ResetAttempts {
-		if err := checkKeys("attempt key", k); err != nil {
-			return invalid(op, err)
-		}
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {

@@ -94,26 +94,8 @@ func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time
 func (s *Store) StartSession(ctx context.Context, start store.SessionStart) error {
 	const op = "start session"
 	// Nothing is spent for a call that would fail on its arguments.
-	if err := checkSession(start.Session); err != nil {
+	if err := start.Check(); err != nil {
 		return invalid(op, err)
-	}
-	if start.OnceKey != "" {
-		if err := checkKeys("once key", start.OnceKey); err != nil {
-			return invalid(op, err)
-		}
-		if err := needExpiry("once marker", start.OnceExpiresAt); err != nil {
-			return invalid(op, err)
-		}
-	}
-	if start.Step.FactorID != "" {
-		if err := checkKeys("factor id", start.Step.FactorID); err != nil {
-			return invalid(op, err)
-		}
-	}
-	for _, k := range start.ResetAttempts {
-		if err := checkKeys("attempt key", k); err != nil {
-			return invalid(op, err)
-		}
 	}
 	if err := s.usable(op); err != nil {
 		return err
