@@ -71,7 +71,7 @@ func testStartSession(t *testing.T, h Harness) {
 	sess := func(id string) store.Session {
 		return store.Session{ID: id, User: "alice", CreatedAt: t0, ExpiresAt: future, AMR: []string{"pwd", "otp", "mfa"}}
 	}
-	ids := func(s store.Store) []string {
+	ids := func(t *testing.T, s store.Store) []string {
 		t.Helper()
 		list, err := s.Sessions(ctx, "alice", t0)
 		mustOK(t, err, "Sessions")
@@ -81,11 +81,23 @@ func testStartSession(t *testing.T, h Harness) {
 		}
 		return out
 	}
-	failures := func(s store.Store, key string) int {
+	failures := func(t *testing.T, s store.Store, key string) int {
 		t.Helper()
 		a, err := s.Attempts(ctx, key, t0)
 		mustOK(t, err, "Attempts")
 		return a.Failures
+	}
+
+	// savedNothing checks that refused StartSessions left no session and
+	// the one counted failure of mfa:alice.
+	savedNothing := func(t *testing.T, s store.Store, what string) {
+		t.Helper()
+		if got := ids(t, s); len(got) != 0 {
+			t.Fatalf("%s saved sessions %v", what, got)
+		}
+		if failures(t, s, "mfa:alice") != 1 {
+			t.Fatalf("%s cleared a counter", what)
+		}
 	}
 
 	t.Run("AllThree", func(t *testing.T) {
@@ -103,13 +115,13 @@ func testStartSession(t *testing.T, h Harness) {
 			ResetAttempts: []string{"mfa:alice", "mfa30:alice"},
 		})
 		mustOK(t, err, "StartSession")
-		if got := ids(s); len(got) != 1 || got[0] != "s1" {
+		if got := ids(t, s); len(got) != 1 || got[0] != "s1" {
 			t.Fatalf("sessions after StartSession = %v, want [s1]", got)
 		}
-		if failures(s, "mfa:alice") != 0 || failures(s, "mfa30:alice") != 0 {
+		if failures(t, s, "mfa:alice") != 0 || failures(t, s, "mfa30:alice") != 0 {
 			t.Fatal("StartSession left the named counters")
 		}
-		if failures(s, "pwd:alice") != 1 {
+		if failures(t, s, "pwd:alice") != 1 {
 			t.Fatal("StartSession cleared a counter it was not given")
 		}
 		wantIs(t, s.UseOnce(ctx, "mfa_token:t1", future), store.ErrReplay, "UseOnce of the key StartSession spent")
@@ -125,19 +137,14 @@ func testStartSession(t *testing.T, h Harness) {
 			ResetAttempts: []string{"mfa:alice"},
 		})
 		wantIs(t, err, store.ErrReplay, "StartSession with a spent key")
-		if got := ids(s); len(got) != 0 {
-			t.Fatalf("a replayed StartSession saved sessions %v", got)
-		}
-		if failures(s, "mfa:alice") != 1 {
-			t.Fatal("a replayed StartSession cleared a counter")
-		}
+		savedNothing(t, s, "a replayed StartSession")
 	})
 
 	t.Run("NoOnceKey", func(t *testing.T) {
 		s := h.Open(t)
 		mustOK(t, s.StartSession(ctx, store.SessionStart{Session: sess("s3")}), "StartSession without a key")
 		mustOK(t, s.StartSession(ctx, store.SessionStart{Session: sess("s4")}), "StartSession without a key, again")
-		if got := ids(s); len(got) != 2 {
+		if got := ids(t, s); len(got) != 2 {
 			t.Fatalf("sessions = %v, want s3 and s4", got)
 		}
 	})
@@ -152,7 +159,7 @@ func testStartSession(t *testing.T, h Harness) {
 		if ok, _ := tally(t, errs, store.ErrReplay); ok != 1 {
 			t.Fatalf("%d racing StartSessions with one key succeeded, want 1", ok)
 		}
-		if got := ids(s); len(got) != 1 {
+		if got := ids(t, s); len(got) != 1 {
 			t.Fatalf("racing StartSessions saved %v, want one session", got)
 		}
 	})
@@ -165,7 +172,7 @@ func testStartSession(t *testing.T, h Harness) {
 			Step: store.StepUse{FactorID: "f1", Step: 100},
 		})
 		mustOK(t, err, "StartSession with a step")
-		if got := ids(s); len(got) != 1 || got[0] != "s6" {
+		if got := ids(t, s); len(got) != 1 || got[0] != "s6" {
 			t.Fatalf("sessions = %v, want [s6]", got)
 		}
 		wantIs(t, s.UseStep(ctx, "alice", "f1", 100), store.ErrStepUsed, "UseStep of the step StartSession spent")
@@ -197,12 +204,7 @@ func testStartSession(t *testing.T, h Harness) {
 		wantIs(t, s.StartSession(ctx, store.SessionStart{
 			Session: sess("s7"), Step: store.StepUse{FactorID: "gone", Step: 200},
 		}), store.ErrNotFound, "StartSession with the step of a missing factor")
-		if got := ids(s); len(got) != 0 {
-			t.Fatalf("a refused StartSession saved sessions %v", got)
-		}
-		if failures(s, "mfa:alice") != 1 {
-			t.Fatal("a refused StartSession cleared a counter")
-		}
+		savedNothing(t, s, "a refused StartSession")
 	})
 
 	t.Run("RacersOnOneStepOneWins", func(t *testing.T) {
@@ -217,7 +219,7 @@ func testStartSession(t *testing.T, h Harness) {
 		if ok, _ := tally(t, errs, store.ErrStepUsed); ok != 1 {
 			t.Fatalf("%d racing StartSessions with one step succeeded, want 1", ok)
 		}
-		if got := ids(s); len(got) != 1 {
+		if got := ids(t, s); len(got) != 1 {
 			t.Fatalf("racing StartSessions saved %v, want one session", got)
 		}
 	})
