@@ -28,7 +28,11 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
-		return useOnce(tx, key, expiresAt, now)
+		put, outcome, err := onceToUse(tx, key, expiresAt, now)
+		if outcome != nil || err != nil {
+			return outcome, err
+		}
+		return nil, put()
 	})
 }
 
@@ -43,26 +47,22 @@ func checkOnce(key string, expiresAt time.Time) error {
 	return nil
 }
 
-// useOnce is UseOnce inside tx.
-func useOnce(tx *bolt.Tx, key string, expiresAt, now time.Time) (outcome, err error) {
-	switch spent, err := onceSpent(tx, key, now); {
-	case err != nil:
-		return nil, err
-	case spent:
-		return store.ErrReplay, nil
-	}
+// onceToUse checks that key is not marked used at now and returns the
+// write that marks it, so that a caller can check more before it writes
+// anything (as stepToUse does).
+func onceToUse(tx *bolt.Tx, key string, expiresAt, now time.Time) (put func() error, outcome, err error) {
 	b := tx.Bucket(bucketOnce)
-	if expired(expiresAt, now) {
-		return nil, b.Delete([]byte(key))
-	}
-	return nil, putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt})
-}
-
-// onceSpent reports whether key is marked used at now.
-func onceSpent(tx *bolt.Tx, key string, now time.Time) (bool, error) {
 	var old onceRecord
-	ok, err := getJSON(tx.Bucket(bucketOnce), []byte(key), &old)
-	return ok && !expired(old.ExpiresAt, now), err
+	ok, err := getJSON(b, []byte(key), &old)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case ok && !expired(old.ExpiresAt, now):
+		return nil, store.ErrReplay, nil
+	case expired(expiresAt, now):
+		return func() error { return b.Delete([]byte(key)) }, nil, nil
+	}
+	return func() error { return putJSON(b, []byte(key), onceRecord{ExpiresAt: expiresAt}) }, nil, nil
 }
 
 // FirstSeen returns when user was first seen, recording now if never.

@@ -66,31 +66,29 @@ func (s *Store) StartSession(ctx context.Context, start store.SessionStart) erro
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
-		// A refusal returns before anything is written: an outcome (not
-		// an error) still commits, and there must be nothing to commit.
+		// Every refusal returns before anything is written: an outcome
+		// (not an error) still commits, and there must be nothing to
+		// commit. The key is looked at first, so a spent key is the answer
+		// even when the step was spent too.
+		var puts []func() error
 		if start.OnceKey != "" {
-			switch spent, err := onceSpent(tx, start.OnceKey, now); {
-			case err != nil:
-				return nil, err
-			case spent:
-				return store.ErrReplay, nil
+			put, outcome, err := onceToUse(tx, start.OnceKey, start.OnceExpiresAt, now)
+			if outcome != nil || err != nil {
+				return outcome, err
 			}
+			puts = append(puts, put)
 		}
-		putStep := func() error { return nil }
 		if start.Step.FactorID != "" {
 			put, outcome, err := stepToUse(tx, start.Session.User, start.Step.FactorID, start.Step.Step, now)
 			if outcome != nil || err != nil {
 				return outcome, err
 			}
-			putStep = put
+			puts = append(puts, put)
 		}
-		if start.OnceKey != "" {
-			if outcome, err := useOnce(tx, start.OnceKey, start.OnceExpiresAt, now); outcome != nil || err != nil {
-				return outcome, err
+		for _, put := range puts {
+			if err := put(); err != nil {
+				return nil, err
 			}
-		}
-		if err := putStep(); err != nil {
-			return nil, err
 		}
 		for _, k := range start.ResetAttempts {
 			if err := tx.Bucket(bucketAttempts).Delete([]byte(k)); err != nil {

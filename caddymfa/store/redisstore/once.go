@@ -86,8 +86,8 @@ func (s *Store) FirstSeen(ctx context.Context, user string, now time.Time) (time
 
 // StartSession spends the once key (SET NX: of racing callers on any
 // instance exactly one goes on) and the TOTP step in one round trip, then
-// clears the counters with the session's index entry in a second, and
-// saves the session record in a third. The keys live in different hash
+// clears the counters and saves the session's index entry and record in a
+// second. The keys live in different hash
 // slots, so no script can take them all; a failure after the key is spent
 // leaves the sign-in to be made again, never a session without its spent
 // key and step.
