@@ -351,9 +351,7 @@ func (h *Handler) finishPending(r *http.Request, p pending, v verified) (session
 	if v.counter != "" {
 		ns.ResetAttempts = []string{v.counter}
 	}
-	if p.ID != "" {
-		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
-	}
+	ns.spendToken(p)
 	return h.startSession(r.Context(), r, ns)
 }
 

@@ -32,6 +32,14 @@ type newSession struct {
 	ResetAttempts []string
 }
 
+// spendToken makes the session spend p's mfa_token (identity_from flows
+// have none).
+func (ns *newSession) spendToken(p pending) {
+	if p.ID != "" {
+		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
+	}
+}
+
 // startSession records and signs a new session: a new sid on every
 // sign-in, so a token held before it (fixation) is worth nothing.
 func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSession) (session, string, error) {

@@ -69,9 +69,7 @@ func (h *Handler) skipEnrollment(r *http.Request, p pending) (session, string, e
 			Message: "Set up your authenticator now: the time to do it later is over."}
 	}
 	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: p.AMR, GraceUntil: until}
-	if p.ID != "" {
-		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
-	}
+	ns.spendToken(p)
 	s, tok, err := h.startSession(ctx, r, ns)
 	if err == nil {
 		h.auditEvent(r, "enrollment_skipped", p.User, "", "success")
