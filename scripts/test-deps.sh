@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs, and only those missing.
+# Installs the Debian packages the test suite needs (wrk drives the
+# smoke run of the end-to-end benchmark), and only those missing.
 # Safe to run again: when every tool is present it does nothing.
 set -euo pipefail
 
@@ -8,17 +9,18 @@ declare -A packages=(
 	[redis-server]=redis-server
 	[chromium]=chromium
 	[oathtool]=oathtool
+	[wrk]=wrk
 )
 
 missing=()
-for cmd in redis-server chromium oathtool; do
+for cmd in redis-server chromium oathtool wrk; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing+=("${packages[$cmd]}")
 	fi
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-	echo "test-deps: redis-server, chromium and oathtool are installed"
+	echo "test-deps: redis-server, chromium, oathtool and wrk are installed"
 	exit 0
 fi
 
@@ -52,7 +54,7 @@ if ! install; then
 	install
 fi
 
-for cmd in redis-server chromium oathtool; do
+for cmd in redis-server chromium oathtool wrk; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		echo "test-deps: $cmd is still missing after installing ${missing[*]}" >&2
 		exit 1

@@ -55,19 +55,19 @@ func run(o options, pinned bool) error {
 	if err != nil {
 		return err
 	}
-	admin := "off"
-	if o.pprofDir != "" {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		admin = fmt.Sprintf("127.0.0.1:%d", port)
+	// The admin endpoint serves Caddy's Go runtime metrics (allocations
+	// per request) and, with -pprof, its CPU profile.
+	adminPort, err := freePort()
+	if err != nil {
+		return err
 	}
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
 	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, o.mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU)
 	if err != nil {
 		return err
 	}
 	defer caddy.stop()
+	caddy.admin = admin
 
 	acct := newAccount(sites[1].url(), user)
 	creds, err := acct.enroll()
@@ -83,11 +83,11 @@ func run(o options, pinned bool) error {
 	// its cookies to the app whatever stands in front of it.
 	header := func() ([]string, error) {
 		if o.auth == "cookie" {
-			// A new session per round, so that no cookie comes due for
-			// renewal while wrk (which keeps no cookies) runs.
-			c, err := acct.signIn()
+			// A freshly issued cookie per round, so that none comes due
+			// for renewal while wrk (which keeps no cookies) runs.
+			c, err := acct.renew(creds)
 			if err != nil {
-				return nil, fmt.Errorf("signing in again: %w", err)
+				return nil, fmt.Errorf("renewing the session: %w", err)
 			}
 			creds = c
 		}
@@ -100,7 +100,7 @@ func run(o options, pinned bool) error {
 			return err
 		}
 		for _, s := range sites {
-			if _, err := wrk(s.url(), h, o, o.warmup, pinned, caddy.pid()); err != nil {
+			if _, err := wrk(s.url(), h, o, o.warmup, pinned, caddy); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
@@ -112,12 +112,13 @@ func run(o options, pinned bool) error {
 			return err
 		}
 		for _, s := range sites {
-			r, err := wrk(s.url(), h, o, o.duration, pinned, caddy.pid())
+			r, err := wrk(s.url(), h, o, o.duration, pinned, caddy)
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
 			}
-			fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req  (client CPU %3.0f%%)\n",
-				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()),
+			fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req (user %5.1f)  %4.2f syscalls/req  %5.1f allocs/req %6.0f B/req  (client CPU %3.0f%%)\n",
+				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(r.userPerRequest()), r.syscallsPerRequest(),
+				r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
 				100*r.clientCPU.Seconds()/r.elapsed.Seconds())
 			results[s.name] = append(results[s.name], r)
 		}
@@ -128,28 +129,43 @@ func run(o options, pinned bool) error {
 		if err != nil {
 			return err
 		}
-		return profileSites(sites, h, admin, o, pinned, caddy.pid())
+		return profileSites(sites, h, o, pinned, caddy)
 	}
 	return nil
 }
 
 // profileSites runs wrk once more per site while Caddy records a CPU
-// profile, and saves it as <site>.pprof in o.pprofDir (go tool pprof).
-func profileSites(sites [3]site, header []string, admin string, o options, pinned bool, pid int) error {
+// profile, and saves it as <site>.pprof in o.pprofDir (go tool pprof),
+// with Caddy's allocation profile before and after the run as
+// <site>.allocs0.pprof and <site>.allocs1.pprof: what one site's requests
+// allocated is
+//
+//	go tool pprof -sample_index alloc_objects -diff_base <site>.allocs0.pprof <site>.allocs1.pprof
+func profileSites(sites [3]site, header []string, o options, pinned bool, caddy *caddyProcess) error {
 	if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
 		return err
 	}
 	secs := int(o.duration / time.Second)
 	for _, s := range sites {
+		allocs := func(n int) error {
+			return fetch(fmt.Sprintf("http://%s/debug/pprof/allocs", caddy.admin),
+				filepath.Join(o.pprofDir, fmt.Sprintf("%s.allocs%d.pprof", s.name, n)))
+		}
+		if err := allocs(0); err != nil {
+			return fmt.Errorf("profiling %s: %w", s.name, err)
+		}
 		got := make(chan error, 1)
 		path := filepath.Join(o.pprofDir, s.name+".pprof")
 		go func() {
-			got <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs), path)
+			got <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", caddy.admin, secs), path)
 		}()
-		if _, err := wrk(s.url(), header, o, o.duration+time.Second, pinned, pid); err != nil {
+		if _, err := wrk(s.url(), header, o, o.duration+time.Second, pinned, caddy); err != nil {
 			return err
 		}
 		if err := <-got; err != nil {
+			return fmt.Errorf("profiling %s: %w", s.name, err)
+		}
+		if err := allocs(1); err != nil {
 			return fmt.Errorf("profiling %s: %w", s.name, err)
 		}
 		fmt.Printf("CPU profile of Caddy serving %s: %s\n", s.name, path)
@@ -270,22 +286,20 @@ func report(sites [3]site, results map[string][]result, o options) {
 	}
 	tw.Flush()
 
-	// Each site against the plain round just before it: a slow spell of
-	// the machine that spans a round weighs on both sides of the ratio.
-	fmt.Printf("\nround by round, against the plain run just before:\n")
-	for _, s := range sites[1:] {
-		var ratio []float64
-		var extra []time.Duration
-		for i, r := range results[s.name] {
-			p := results["plain"][i]
-			ratio = append(ratio, r.throughput/p.throughput)
-			extra = append(extra, r.cpuPerRequest()-p.cpuPerRequest())
-		}
-		fmt.Printf("  %-5s × req/s median %.3f (%.3f–%.3f), +CPU µs median %+.1f\n",
-			s.name, median(ratio), slices.Min(ratio), slices.Max(ratio), micros(median(extra)))
+	// Each site against plain at the same moment: the plain runs before
+	// and after it, weighted by how close each is in time (in P M F P, M
+	// is a third of the way from one plain run to the next, F two
+	// thirds). A slow spell of the machine that spans the runs weighs on
+	// both sides of the ratio, and a steady drift cancels out.
+	paired := map[string]pairedSummary{}
+	fmt.Printf("\nround by round, against plain at the same moment: median (95 %% CI of the median)\n")
+	for j, s := range sites[1:] {
+		ps := pairRounds(results["plain"], results[s.name], j+1)
+		paired[s.name] = ps
+		fmt.Printf("  %-5s × req/s %s   + CPU µs %s   × p99 %s\n", s.name, ps.throughput, ps.cpu, ps.p99)
 	}
 
-	mfa := sum["mfa"]
+	mfa, mp := sum["mfa"], paired["mfa"]
 	fmt.Println()
 	check := func(what string, ok bool, got, want string) {
 		verdict := "met"
@@ -294,12 +308,32 @@ func report(sites [3]site, results map[string][]result, o options) {
 		}
 		fmt.Printf("target %-28s %-7s (%s; target %s)\n", what, verdict, got, want)
 	}
+	fmt.Println("against the medians of the rounds:")
 	check("mfa throughput vs plain", mfa.throughput/plain.throughput >= targetThroughput,
 		fmt.Sprintf("%.3f×", mfa.throughput/plain.throughput), fmt.Sprintf("≥ %.2f×", targetThroughput))
 	check("mfa server CPU per request", mfa.cpu-plain.cpu <= targetCPU,
 		fmt.Sprintf("%+.1f µs", micros(mfa.cpu-plain.cpu)), fmt.Sprintf("≤ +%.0f µs", micros(targetCPU)))
 	check("mfa p99 vs plain", float64(mfa.p99)/float64(plain.p99) <= targetP99,
 		fmt.Sprintf("%.3f×", float64(mfa.p99)/float64(plain.p99)), fmt.Sprintf("≤ %.2f×", targetP99))
+	fmt.Println("round by round (met: the whole 95 % CI meets it; missed: none of it does):")
+	settle := func(what string, e estimate, meets func(float64) bool, want string) {
+		verdict := "unsettled"
+		switch {
+		case !e.ok:
+			verdict = "too few rounds"
+		case meets(e.lo) && meets(e.hi):
+			verdict = "met"
+		case !meets(e.lo) && !meets(e.hi):
+			verdict = "MISSED"
+		}
+		fmt.Printf("target %-28s %-9s (%s; target %s)\n", what, verdict, e, want)
+	}
+	settle("mfa throughput vs plain", mp.throughput, func(x float64) bool { return x >= targetThroughput },
+		fmt.Sprintf("≥ %.2f×", targetThroughput))
+	settle("mfa server CPU per request", mp.cpu, func(x float64) bool { return x <= micros(targetCPU) },
+		fmt.Sprintf("≤ +%.0f µs", micros(targetCPU)))
+	settle("mfa p99 vs plain", mp.p99, func(x float64) bool { return x <= targetP99 },
+		fmt.Sprintf("≤ %.2f×", targetP99))
 	for _, s := range sites {
 		if b := sum[s.name].clientBusy; b > 0.9 {
 			fmt.Printf("warning: the client CPU was %.0f%% busy during %s: the load generator may be the bottleneck\n", 100*b, s.name)

@@ -25,8 +25,9 @@ func (s site) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", s.port) 
 
 // caddyProcess is the Caddy under test.
 type caddyProcess struct {
-	cmd *exec.Cmd
-	log string
+	cmd   *exec.Cmd
+	log   string
+	admin string // address of the admin endpoint
 }
 
 func (c *caddyProcess) pid() int { return c.cmd.Process.Pid }
@@ -98,8 +99,9 @@ func newBenchUser() (benchUser, error) {
 }
 
 // caddyfile is the configuration under test: three sites that differ only
-// in what stands before reverse_proxy. admin is "off", or the address of
-// the admin endpoint (for its /debug/pprof); extra goes into the mfa block.
+// in what stands before reverse_proxy. admin is the address of the admin
+// endpoint (for its /metrics and /debug/pprof); extra goes into the mfa
+// block.
 func caddyfile(dir, admin, extra string, sites [3]site, upstream, auth string, u benchUser) string {
 	return fmt.Sprintf(`{
 	admin %[10]s

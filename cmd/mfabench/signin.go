@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,23 +110,6 @@ func (a *account) enroll() (credentials, error) {
 	return a.finish("enroll/totp/confirm", map[string]string{"mfa_token": mfaToken, "factor_id": factorID, "code": code})
 }
 
-// signIn starts a new session: password, then a TOTP code.
-func (a *account) signIn() (credentials, error) {
-	status, m, _, err := a.call("login", map[string]string{"username": a.user.name, "password": a.user.password})
-	if err != nil {
-		return credentials{}, err
-	}
-	if status != http.StatusAccepted || m["status"] != "mfa_required" {
-		return credentials{}, fmt.Errorf("login: %d %v, want 202 mfa_required", status, m["status"])
-	}
-	mfaToken, _ := m["mfa_token"].(string)
-	code, err := a.nextCode()
-	if err != nil {
-		return credentials{}, err
-	}
-	return a.finish("verify", map[string]string{"mfa_token": mfaToken, "code": code})
-}
-
 func (a *account) finish(path string, body map[string]string) (credentials, error) {
 	status, m, resp, err := a.call(path, body)
 	if err != nil {
@@ -145,6 +129,37 @@ func (a *account) finish(path string, body map[string]string) (credentials, erro
 		return credentials{}, fmt.Errorf("%s: no access token or no session cookie", path)
 	}
 	return c, nil
+}
+
+// renew trades c for a freshly issued token of the same session through
+// GET /session, the way a bearer client slides its idle limit. A fresh
+// token keeps the next minute of requests from coming due for renewal,
+// without a new sign-in (a password check and a new TOTP step).
+func (a *account) renew(c credentials) (credentials, error) {
+	req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(a.base, "/")+"/_mfa/api/v1/session", nil)
+	req.Header.Set("Accept", "application/json")
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: c.cookie})
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return credentials{}, err
+	}
+	defer resp.Body.Close()
+	var m struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+		return credentials{}, fmt.Errorf("GET /session: %d %v", resp.StatusCode, err)
+	}
+	next := credentials{token: m.AccessToken}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			next.cookie = ck.Value
+		}
+	}
+	if next.token == "" || next.cookie == "" {
+		return credentials{}, errors.New("GET /session: no access token or no session cookie")
+	}
+	return next, nil
 }
 
 // nextCode is a code for a time step not used yet: each is accepted once,

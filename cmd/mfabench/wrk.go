@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,6 +18,16 @@ type result struct {
 	p50, p99   time.Duration
 	// serverCPU is Caddy's CPU time (user + system) during the run.
 	serverCPU time.Duration
+	// serverUser is the user-space part of serverCPU: the Go code, without
+	// the kernel's share of the system calls.
+	serverUser time.Duration
+	// serverSyscalls counts Caddy's read and write system calls during the
+	// run (from /proc/<pid>/io; 0 when that cannot be read). On a virtual
+	// machine they are a large part of the CPU time.
+	serverSyscalls int64
+	// mallocs and allocBytes are what Caddy's Go heap allocated during the
+	// run (its runtime metrics; 0 when they cannot be read).
+	mallocs, allocBytes float64
 	// clientCPU is wrk's and this process's CPU time during the run: the
 	// load generator's side, which must not be the bottleneck.
 	clientCPU time.Duration
@@ -31,9 +42,34 @@ func (r result) cpuPerRequest() time.Duration {
 	return r.serverCPU / time.Duration(r.requests)
 }
 
+// userPerRequest is Caddy's user-space CPU time per request.
+func (r result) userPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.serverUser / time.Duration(r.requests)
+}
+
+// perRequest divides a total of the run by its requests.
+func (r result) perRequest(total float64) float64 {
+	if r.requests == 0 {
+		return 0
+	}
+	return total / float64(r.requests)
+}
+
+// syscallsPerRequest is Caddy's read and write calls per request.
+func (r result) syscallsPerRequest() float64 {
+	if r.requests == 0 {
+		return 0
+	}
+	return float64(r.serverSyscalls) / float64(r.requests)
+}
+
 // wrk runs wrk against url with headers while reading the CPU time of the
 // process pid.
-func wrk(url string, headers []string, o options, d time.Duration, pin bool, pid int) (result, error) {
+func wrk(url string, headers []string, o options, d time.Duration, pin bool, caddy *caddyProcess) (result, error) {
+	pid := caddy.pid()
 	args := []string{"wrk", "-t1", "-c" + strconv.Itoa(o.connections), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--latency"}
 	for _, h := range headers {
 		args = append(args, "-H", h)
@@ -46,27 +82,38 @@ func wrk(url string, headers []string, o options, d time.Duration, pin bool, pid
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 
-	server0, err := processCPU(pid)
+	mem0 := caddy.memStats()
+	server0, err := processTimes(pid)
 	if err != nil {
 		return result{}, err
 	}
 	self0, _ := processCPU(os.Getpid())
+	calls0 := processSyscalls(pid)
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out.String())
 	}
 	elapsed := time.Since(start)
-	server1, err := processCPU(pid)
+	server1, err := processTimes(pid)
 	if err != nil {
 		return result{}, err
 	}
 	self1, _ := processCPU(os.Getpid())
+	calls1 := processSyscalls(pid)
+	mem1 := caddy.memStats()
 
 	r, err := parseWrk(out.String())
 	if err != nil {
 		return result{}, err
 	}
-	r.serverCPU = server1 - server0
+	r.serverUser = server1.user - server0.user
+	r.serverCPU = r.serverUser + server1.system - server0.system
+	if mem0.ok && mem1.ok {
+		r.mallocs, r.allocBytes = mem1.mallocs-mem0.mallocs, mem1.bytes-mem0.bytes
+	}
+	if calls0 > 0 && calls1 > 0 {
+		r.serverSyscalls = calls1 - calls0
+	}
 	r.clientCPU = self1 - self0 + cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.elapsed = elapsed
 	return r, nil
@@ -130,21 +177,88 @@ var clockTicks = func() time.Duration {
 
 // processCPU is the user + system CPU time of process pid, all threads.
 func processCPU(pid int) (time.Duration, error) {
+	t, err := processTimes(pid)
+	return t.user + t.system, err
+}
+
+// cpuTimes are a process's user and system CPU time.
+type cpuTimes struct{ user, system time.Duration }
+
+// processTimes reads the CPU times of process pid, all threads.
+func processTimes(pid int) (cpuTimes, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading CPU time of process %d: %w", pid, err)
+		return cpuTimes{}, fmt.Errorf("reading CPU time of process %d: %w", pid, err)
 	}
 	// Fields after "pid (comm) ": state is the 1st, utime the 12th,
 	// stime the 13th. comm may hold spaces and parentheses.
 	s := string(data)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("reading CPU time of process %d: short stat line", pid)
+		return cpuTimes{}, fmt.Errorf("reading CPU time of process %d: short stat line", pid)
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("reading CPU time of process %d: bad stat line", pid)
+		return cpuTimes{}, fmt.Errorf("reading CPU time of process %d: bad stat line", pid)
 	}
-	return time.Duration(utime+stime) * clockTicks, nil
+	return cpuTimes{time.Duration(utime) * clockTicks, time.Duration(stime) * clockTicks}, nil
+}
+
+// processSyscalls is the number of read and write system calls process
+// pid has made (syscr + syscw of /proc/<pid>/io), or 0 if unknown.
+func processSyscalls(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			c, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0
+			}
+			n += c
+		}
+	}
+	return n
+}
+
+// heapCounters are totals of Caddy's Go allocator.
+type heapCounters struct {
+	mallocs, bytes float64
+	ok             bool
+}
+
+// memStats reads go_memstats_mallocs_total and go_memstats_alloc_bytes_total
+// from Caddy's admin /metrics.
+func (c *caddyProcess) memStats() heapCounters {
+	resp, err := http.Get("http://" + c.admin + "/metrics")
+	if err != nil {
+		return heapCounters{}
+	}
+	defer resp.Body.Close()
+	var h heapCounters
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_memstats_mallocs_total":
+			h.mallocs, found = v, found+1
+		case "go_memstats_alloc_bytes_total":
+			h.bytes, found = v, found+1
+		}
+	}
+	h.ok = found == 2 && resp.StatusCode == http.StatusOK
+	return h
 }
