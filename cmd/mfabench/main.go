@@ -48,6 +48,7 @@ type options struct {
 	pprofDir    string
 	request     string
 	mfaConfig   string
+	control     bool
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "CPU that wrk, the upstream and the auth endpoint are pinned to")
 	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (a browser's usual headers and a few app cookies) or minimal (the session only)")
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
+	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
 	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
 	flag.Parse()
 	if o.auth != "cookie" && o.auth != "bearer" {
