@@ -268,14 +268,18 @@ func report(sites [3]site, results map[string][]result, o options) {
 		cpu        time.Duration
 		clientBusy float64
 		tmin, tmax float64
+		// Counts that do not depend on how busy the machine is.
+		syscalls, allocs, bytes float64
 	}
 	sum := map[string]summary{}
 	for _, s := range sites {
 		rs := results[s.name]
 		var tp []float64
 		var p50, p99, cpu []time.Duration
-		var busy []float64
+		var busy, calls, allocs, bytes []float64
 		for _, r := range rs {
+			calls = append(calls, r.syscallsPerRequest())
+			allocs, bytes = append(allocs, r.perRequest(r.mallocs)), append(bytes, r.perRequest(r.allocBytes))
 			tp = append(tp, r.throughput)
 			p50, p99, cpu = append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpuPerRequest())
 			busy = append(busy, r.clientCPU.Seconds()/r.elapsed.Seconds())
@@ -283,6 +287,7 @@ func report(sites [3]site, results map[string][]result, o options) {
 		sum[s.name] = summary{
 			throughput: median(tp), p50: median(p50), p99: median(p99), cpu: median(cpu),
 			clientBusy: median(busy), tmin: slices.Min(tp), tmax: slices.Max(tp),
+			syscalls: median(calls), allocs: median(allocs), bytes: median(bytes),
 		}
 	}
 	plain := sum["plain"]
@@ -290,12 +295,13 @@ func report(sites [3]site, results map[string][]result, o options) {
 	fmt.Printf("\nload average after: %s", load)
 	fmt.Printf("medians of %d rounds:\n\n", o.rounds)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "site\treq/s\t(min–max)\tp50\tp99\tCPU µs/req\t× req/s\t× p99\t+CPU µs\t")
+	fmt.Fprintln(tw, "site\treq/s\t(min–max)\tp50\tp99\tCPU µs/req\t× req/s\t× p99\t+CPU µs\tsyscalls/req\tallocs/req\tB/req\t")
 	for _, s := range sites {
 		m := sum[s.name]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f–%.0f\t%v\t%v\t%.1f\t%.3f\t%.3f\t%+.1f\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f–%.0f\t%v\t%v\t%.1f\t%.3f\t%.3f\t%+.1f\t%.2f\t%.1f\t%.0f\t\n",
 			s.name, m.throughput, m.tmin, m.tmax, m.p50, m.p99, micros(m.cpu),
-			m.throughput/plain.throughput, float64(m.p99)/float64(plain.p99), micros(m.cpu-plain.cpu))
+			m.throughput/plain.throughput, float64(m.p99)/float64(plain.p99), micros(m.cpu-plain.cpu),
+			m.syscalls, m.allocs, m.bytes)
 	}
 	tw.Flush()
 
