@@ -314,7 +314,7 @@ func report(sites [3]site, results map[string][]result, o options) {
 	for j, s := range sites[1:] {
 		ps := pairRounds(results["plain"], results[s.name], j+1)
 		paired[s.name] = ps
-		fmt.Printf("  %-5s × req/s %s   + CPU µs %s   × p99 %s\n", s.name, ps.throughput, ps.cpu, ps.p99)
+		fmt.Printf("  %-5s × req/s %s   CPU/req %s   × p99 %s\n", s.name, ps.throughput, ps.cpu, ps.p99)
 	}
 
 	mfa, mp := sum["mfa"], paired["mfa"]
