@@ -115,10 +115,7 @@ func TestRecoveryCodeSingleUseUnderConcurrency(t *testing.T) {
 }
 
 func TestTOTPCodeAcceptedOnceUnderConcurrency(t *testing.T) {
-	g := startGateway(t, defaultMFA(t))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
+	g, c, secret := enrolledAlice(t, defaultMFA(t))
 	code := codeAt(t, secret, g.clock.Now())
 	tokens := make([]string, 20)
 	for i := range tokens {
@@ -150,10 +147,7 @@ func TestTOTPCodeAcceptedOnceUnderConcurrency(t *testing.T) {
 // The code a sign-in spent does not confirm a step-up right after; the
 // next code does.
 func TestTOTPCodeSpentAtSignInRefusedForStepUp(t *testing.T) {
-	g := startGateway(t, defaultMFA(t))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
+	g, c, secret := enrolledAlice(t, defaultMFA(t))
 	code := codeAt(t, secret, g.clock.Now())
 	r, m := c.api("POST", "verify", map[string]string{"mfa_token": c.loginAPI("alice", "alice-password"), "code": code})
 	mustStatus(t, r, http.StatusOK)
@@ -173,10 +167,7 @@ func TestTOTPCodeSpentAtSignInRefusedForStepUp(t *testing.T) {
 // step and the session in one transaction, so the code still works with
 // a new mfa_token.
 func TestSpentMFATokenSpendsNoCode(t *testing.T) {
-	g := startGateway(t, defaultMFA(t))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
+	g, c, secret := enrolledAlice(t, defaultMFA(t))
 	tok := c.loginAPI("alice", "alice-password")
 	r, _ := c.api("POST", "verify", map[string]string{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
 	mustStatus(t, r, http.StatusOK)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -110,6 +111,18 @@ func (c *client) verifyBrowser(path, user, password string, answer url.Values) r
 		form[k] = v
 	}
 	return c.postForm("/_mfa/verify", form)
+}
+
+// enrolledAlice starts a gateway for site, enrolls alice through the API
+// and moves the clock a minute on, so that her next code is of a step
+// enrollment did not spend.
+func enrolledAlice(t *testing.T, site string) (*gateway, *client, string) {
+	t.Helper()
+	g := startGateway(t, site)
+	c := g.client()
+	secret, _, _ := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	return g, c, secret
 }
 
 // enrollAPI enrolls user through the JSON API and returns the secret, the

@@ -242,10 +242,7 @@ func TestTrustedDeviceSkipsCodeButNeverStepUp(t *testing.T) {
 }
 
 func TestTrustedDeviceThroughAPIAndExpiry(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "trusted_device 7d"))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
+	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 7d"))
 	tok := c.loginAPI("alice", "alice-password")
 	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now()), "remember_device": true})
 	mustStatus(t, r, http.StatusOK)
@@ -269,10 +266,7 @@ func TestTrustedDeviceThroughAPIAndExpiry(t *testing.T) {
 }
 
 func TestTrustedDeviceOff(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "trusted_device 0"))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
+	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 0"))
 	tok := c.loginAPI("alice", "alice-password")
 	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now()), "remember_device": true})
 	if r.StatusCode != http.StatusBadRequest {
