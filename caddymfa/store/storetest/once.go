@@ -100,6 +100,19 @@ func testStartSession(t *testing.T, h Harness) {
 		}
 	}
 
+	// oneSessionStarted checks that of racing StartSessions exactly one
+	// succeeded, the rest were refused with refusal, and one session was
+	// saved.
+	oneSessionStarted := func(t *testing.T, s store.Store, errs []error, refusal error, what string) {
+		t.Helper()
+		if ok, _ := tally(t, errs, refusal); ok != 1 {
+			t.Fatalf("%d racing StartSessions with %s succeeded, want 1", ok, what)
+		}
+		if got := ids(t, s); len(got) != 1 {
+			t.Fatalf("racing StartSessions with %s saved %v, want one session", what, got)
+		}
+	}
+
 	t.Run("AllThree", func(t *testing.T) {
 		s := h.Open(t)
 		for range 3 {
@@ -156,12 +169,7 @@ func testStartSession(t *testing.T, h Harness) {
 				Session: sess(fmt.Sprintf("r%02d", i)), OnceKey: "mfa_token:race", OnceExpiresAt: future,
 			})
 		})
-		if ok, _ := tally(t, errs, store.ErrReplay); ok != 1 {
-			t.Fatalf("%d racing StartSessions with one key succeeded, want 1", ok)
-		}
-		if got := ids(t, s); len(got) != 1 {
-			t.Fatalf("racing StartSessions saved %v, want one session", got)
-		}
+		oneSessionStarted(t, s, errs, store.ErrReplay, "one key")
 	})
 
 	t.Run("StepSpentWithSession", func(t *testing.T) {
@@ -216,12 +224,7 @@ func testStartSession(t *testing.T, h Harness) {
 				Step: store.StepUse{FactorID: "f1", Step: 7},
 			})
 		})
-		if ok, _ := tally(t, errs, store.ErrStepUsed); ok != 1 {
-			t.Fatalf("%d racing StartSessions with one step succeeded, want 1", ok)
-		}
-		if got := ids(t, s); len(got) != 1 {
-			t.Fatalf("racing StartSessions saved %v, want one session", got)
-		}
+		oneSessionStarted(t, s, errs, store.ErrStepUsed, "one step")
 	})
 
 	t.Run("BadArgumentsSpendNothing", func(t *testing.T) {
