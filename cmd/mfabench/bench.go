@@ -120,7 +120,7 @@ func run(o options, pinned bool) error {
 				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
 			}
 			fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req (user %5.1f)  %4.2f syscalls/req  %5.1f allocs/req %6.0f B/req  (client CPU %3.0f%%)\n",
-				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(r.userPerRequest()), r.syscallsPerRequest(),
+				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(time.Duration(r.perRequest(float64(r.serverUser)))), r.perRequest(r.serverSyscalls),
 				r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
 				100*r.clientCPU.Seconds()/r.elapsed.Seconds())
 			results[s.name] = append(results[s.name], r)
@@ -277,7 +277,7 @@ func report(sites [3]site, results map[string][]result, o options) {
 		var p50, p99, cpu []time.Duration
 		var busy, calls, allocs, bytes []float64
 		for _, r := range rs {
-			calls = append(calls, r.syscallsPerRequest())
+			calls = append(calls, r.perRequest(r.serverSyscalls))
 			allocs, bytes = append(allocs, r.perRequest(r.mallocs)), append(bytes, r.perRequest(r.allocBytes))
 			tp = append(tp, r.throughput)
 			p50, p99, cpu = append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpuPerRequest())

@@ -37,20 +37,15 @@ type pairedSummary struct {
 // round, with no plain run after it, is held against the one before.
 func pairRounds(plain, site []result, pos int) pairedSummary {
 	var tp, cpu, p99 []float64
-	for i, r := range site {
-		if i >= len(plain) {
-			break
+	for i, r := range site[:min(len(site), len(plain))] {
+		before, after, w := plain[i], plain[i], float64(pos)/3
+		if i+1 < len(plain) {
+			after = plain[i+1]
 		}
-		at := func(f func(result) float64) float64 {
-			if i+1 >= len(plain) {
-				return f(plain[i])
-			}
-			w := float64(pos) / 3
-			return (1-w)*f(plain[i]) + w*f(plain[i+1])
-		}
-		tp = append(tp, r.throughput/at(func(p result) float64 { return p.throughput }))
-		cpu = append(cpu, micros(r.cpuPerRequest())-at(func(p result) float64 { return micros(p.cpuPerRequest()) }))
-		p99 = append(p99, float64(r.p99)/at(func(p result) float64 { return float64(p.p99) }))
+		at := func(a, b float64) float64 { return (1-w)*a + w*b }
+		tp = append(tp, r.throughput/at(before.throughput, after.throughput))
+		cpu = append(cpu, micros(r.cpuPerRequest())-at(micros(before.cpuPerRequest()), micros(after.cpuPerRequest())))
+		p99 = append(p99, float64(r.p99)/at(float64(before.p99), float64(after.p99)))
 	}
 	return pairedSummary{
 		throughput: medianCI(tp, "%.3f×"),

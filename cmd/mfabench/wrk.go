@@ -24,7 +24,7 @@ type result struct {
 	// serverSyscalls counts Caddy's read and write system calls during the
 	// run (from /proc/<pid>/io; 0 when that cannot be read). On a virtual
 	// machine they are a large part of the CPU time.
-	serverSyscalls int64
+	serverSyscalls float64
 	// mallocs and allocBytes are what Caddy's Go heap allocated during the
 	// run (its runtime metrics; 0 when they cannot be read).
 	mallocs, allocBytes float64
@@ -42,28 +42,12 @@ func (r result) cpuPerRequest() time.Duration {
 	return r.serverCPU / time.Duration(r.requests)
 }
 
-// userPerRequest is Caddy's user-space CPU time per request.
-func (r result) userPerRequest() time.Duration {
-	if r.requests == 0 {
-		return 0
-	}
-	return r.serverUser / time.Duration(r.requests)
-}
-
 // perRequest divides a total of the run by its requests.
 func (r result) perRequest(total float64) float64 {
 	if r.requests == 0 {
 		return 0
 	}
 	return total / float64(r.requests)
-}
-
-// syscallsPerRequest is Caddy's read and write calls per request.
-func (r result) syscallsPerRequest() float64 {
-	if r.requests == 0 {
-		return 0
-	}
-	return float64(r.serverSyscalls) / float64(r.requests)
 }
 
 // wrk runs wrk against url with headers while reading the CPU time of the
@@ -112,7 +96,7 @@ func wrk(url string, headers []string, o options, d time.Duration, pin bool, cad
 		r.mallocs, r.allocBytes = mem1.mallocs-mem0.mallocs, mem1.bytes-mem0.bytes
 	}
 	if calls0 > 0 && calls1 > 0 {
-		r.serverSyscalls = calls1 - calls0
+		r.serverSyscalls = float64(calls1 - calls0)
 	}
 	r.clientCPU = self1 - self0 + cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.elapsed = elapsed
