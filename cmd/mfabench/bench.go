@@ -66,7 +66,11 @@ func run(o options, pinned bool) error {
 	if o.control {
 		mfaConfig += "\n\t\tbypass /*"
 	}
-	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU)
+	plainConfig := ""
+	if o.headersControl {
+		plainConfig = identityRequestHeaders(user)
+	}
+	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU)
 	if err != nil {
 		return err
 	}
@@ -256,6 +260,9 @@ func printMachine(o options, pinned bool) {
 	}
 	if o.control {
 		fmt.Println("control run: the mfa site has 'bypass /*'")
+	}
+	if o.headersControl {
+		fmt.Println("control run: the plain site sets the mfa site's four identity headers with request_header")
 	}
 }
 

@@ -101,8 +101,8 @@ func newBenchUser() (benchUser, error) {
 // caddyfile is the configuration under test: three sites that differ only
 // in what stands before reverse_proxy. admin is the address of the admin
 // endpoint (for its /metrics and /debug/pprof); extra goes into the mfa
-// block.
-func caddyfile(dir, admin, extra string, sites [3]site, upstream, auth string, u benchUser) string {
+// block, plainExtra into the plain site.
+func caddyfile(dir, admin, plainExtra, extra string, sites [3]site, upstream, auth string, u benchUser) string {
 	return fmt.Sprintf(`{
 	admin %[10]s
 	auto_https off
@@ -111,6 +111,7 @@ func caddyfile(dir, admin, extra string, sites [3]site, upstream, auth string, u
 }
 
 http://127.0.0.1:%[2]d {
+	%[15]s
 	reverse_proxy %[5]s
 }
 
@@ -135,7 +136,15 @@ http://127.0.0.1:%[4]d {
 	}
 	reverse_proxy %[5]s
 }
-`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra, benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "))
+`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra, benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), plainExtra)
+}
+
+// identityRequestHeaders is Caddyfile for a site that sends the upstream
+// the same identity headers, with the same values, as the mfa site does
+// for u.
+func identityRequestHeaders(u benchUser) string {
+	return fmt.Sprintf("request_header Remote-User %s\n\trequest_header Remote-Email %s\n\trequest_header Remote-Name %q\n\trequest_header Remote-Groups %s",
+		u.name, benchEmail, benchName, benchGroups)
 }
 
 // startCaddy runs bin with config, pinned to cpu when pin is set, and
