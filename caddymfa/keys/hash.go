@@ -11,18 +11,18 @@ import (
 func (r *Ring) KeyedHashes(purpose string, data []byte) [][]byte {
 	sums := make([][]byte, len(r.keys))
 	for i, k := range r.keys {
-		sums[i] = keyedHash(k.secret, purpose, data)
+		sums[i] = keyedHash(k, purpose, data)
 	}
 	return sums
 }
 
 // KeyedHash returns HMAC-SHA256(Derive(Current(), purpose), data).
 func (r *Ring) KeyedHash(purpose string, data []byte) []byte {
-	return keyedHash(r.keys[0].secret, purpose, data)
+	return keyedHash(r.keys[0], purpose, data)
 }
 
-func keyedHash(secret []byte, purpose string, data []byte) []byte {
-	mac := hmac.New(sha256.New, derive(secret, purpose))
+func keyedHash(k ringKey, purpose string, data []byte) []byte {
+	mac := hmac.New(sha256.New, k.subkeys.get(k.secret, purpose))
 	mac.Write(data)
 	return mac.Sum(nil)
 }

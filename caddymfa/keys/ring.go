@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -9,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // Errors callers branch on.
@@ -38,9 +41,51 @@ type Ring struct {
 }
 
 type ringKey struct {
-	id     string
-	secret []byte
-	seal   cipher.AEAD
+	id      string
+	secret  []byte
+	seal    cipher.AEAD
+	subkeys *subkeys
+}
+
+// subkeys keeps a key's derived subkeys by purpose, so that a keyed hash
+// (one per sign-in attempt, per recovery code) costs one HMAC rather than
+// an HKDF as well. Purposes are the callers' constants, a handful; past
+// maxCachedPurposes a subkey is derived on each call and not kept.
+type subkeys struct {
+	mu sync.Mutex // serialises writers; readers only Load
+	m  atomic.Pointer[map[string][]byte]
+}
+
+const maxCachedPurposes = 32
+
+// get returns the subkey of secret for purpose. The slice is shared: the
+// caller must not write to it.
+func (c *subkeys) get(secret []byte, purpose string) []byte {
+	if m := c.m.Load(); m != nil {
+		if k, ok := (*m)[purpose]; ok {
+			return k
+		}
+	}
+	key := derive(secret, purpose)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old == nil {
+		old = &map[string][]byte{}
+	}
+	if k, ok := (*old)[purpose]; ok {
+		return k
+	}
+	if len(*old) >= maxCachedPurposes {
+		return key
+	}
+	next := make(map[string][]byte, len(*old)+1)
+	for p, k := range *old {
+		next[p] = k
+	}
+	next[purpose] = key
+	c.m.Store(&next)
+	return key
 }
 
 // NewRing builds a ring from secrets, the current one first. It refuses no
@@ -55,7 +100,7 @@ func NewRing(secrets ...string) (*Ring, error) {
 		if len(s) < minSecretLen {
 			return nil, fmt.Errorf("keys: secret #%d: %w", i+1, ErrShortSecret)
 		}
-		k := ringKey{id: keyID([]byte(s)), secret: []byte(s)}
+		k := ringKey{id: keyID([]byte(s)), secret: []byte(s), subkeys: &subkeys{}}
 		for j, other := range r.keys {
 			switch {
 			case string(other.secret) == s:
@@ -125,5 +170,5 @@ func (r *Ring) Derive(kid, purpose string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return derive(k.secret, purpose), true
+	return bytes.Clone(k.subkeys.get(k.secret, purpose)), true
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	xhkdf "golang.org/x/crypto/hkdf"
@@ -122,5 +124,77 @@ func TestDerive(t *testing.T) {
 	}
 	if key, ok := r.Derive("00000000", "seal"); ok || key != nil {
 		t.Fatal("Derive of an unknown kid succeeded")
+	}
+}
+
+func TestDeriveHandsOutCopies(t *testing.T) {
+	r := mustRing(t, secretA)
+	kid := r.Current()
+	key, _ := r.Derive(kid, "csrf")
+	want := bytes.Clone(key)
+	for i := range key {
+		key[i] = 0
+	}
+	if again, _ := r.Derive(kid, "csrf"); !bytes.Equal(again, want) {
+		t.Fatal("writing into a derived key changed the ring's copy")
+	}
+	mac := hmac.New(sha256.New, want)
+	mac.Write([]byte("v"))
+	if !bytes.Equal(r.KeyedHash("csrf", []byte("v")), mac.Sum(nil)) {
+		t.Fatal("writing into a derived key changed KeyedHash")
+	}
+}
+
+// TestSubkeysBounded derives more purposes than the ring keeps: every
+// subkey is still right, and the ring keeps no more than its bound.
+func TestSubkeysBounded(t *testing.T) {
+	r := mustRing(t, secretA)
+	kid := r.Current()
+	for i := range 2 * maxCachedPurposes {
+		purpose := fmt.Sprintf("purpose-%d", i)
+		want := make([]byte, 32)
+		if _, err := io.ReadFull(xhkdf.New(sha256.New, []byte(secretA), []byte("caddy-mfa/v1"), []byte(purpose)), want); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if key, _ := r.Derive(kid, purpose); !bytes.Equal(key, want) {
+				t.Fatalf("Derive(%q) is not HKDF-SHA256", purpose)
+			}
+		}
+	}
+	if n := len(*r.keys[0].subkeys.m.Load()); n != maxCachedPurposes {
+		t.Fatalf("the ring keeps %d subkeys, want its bound %d", n, maxCachedPurposes)
+	}
+}
+
+// TestSubkeysConcurrent hashes and derives from many goroutines at once;
+// run with -race.
+func TestSubkeysConcurrent(t *testing.T) {
+	r := mustRing(t, secretA, secretB)
+	want := map[string][]byte{}
+	for _, p := range []string{"a", "b", "c", "d"} {
+		want[p] = mustRing(t, secretA, secretB).KeyedHash(p, []byte("x"))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				p := string(rune('a' + (g+i)%4))
+				if !bytes.Equal(r.KeyedHash(p, []byte("x")), want[p]) {
+					errs <- "KeyedHash(" + p + ") changed under concurrency"
+					return
+				}
+				if _, ok := r.Derive(r.Current(), p); !ok {
+					errs <- "Derive failed under concurrency"
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }
