@@ -64,7 +64,7 @@ func run(o options, pinned bool) error {
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
 	mfaConfig := o.mfaConfig
 	if o.control {
-		mfaConfig += "\n\t\tbypass /*"
+		mfaConfig += "\nbypass /*"
 	}
 	plainConfig := ""
 	if o.headersControl {

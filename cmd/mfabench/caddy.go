@@ -110,8 +110,7 @@ func caddyfile(dir, admin, plainExtra, extra string, sites [3]site, upstream, au
 	storage file_system %[1]s/caddy-data
 }
 
-http://127.0.0.1:%[2]d {
-	%[15]s
+http://127.0.0.1:%[2]d {%[15]s
 	reverse_proxy %[5]s
 }
 
@@ -123,8 +122,7 @@ http://127.0.0.1:%[3]d {
 			name %[13]q
 			groups %[14]s
 		}
-		store file %[1]s/mfa.db
-		%[11]s
+		store file %[1]s/mfa.db%[11]s
 	}
 	reverse_proxy %[5]s
 }
@@ -136,14 +134,35 @@ http://127.0.0.1:%[4]d {
 	}
 	reverse_proxy %[5]s
 }
-`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, extra, benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), plainExtra)
+`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, indented(extra, 2), benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), indented(plainExtra, 1))
+}
+
+// indented puts each line of extra on a line of its own, indented as caddy
+// fmt would at depth tabs, or returns "" for no lines.
+func indented(extra string, tabs int) string {
+	var b strings.Builder
+	depth := tabs
+	for line := range strings.Lines(extra) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "}") {
+			depth--
+		}
+		b.WriteString("\n" + strings.Repeat("\t", max(depth, 0)) + line)
+		if strings.HasSuffix(line, "{") {
+			depth++
+		}
+	}
+	return b.String()
 }
 
 // identityRequestHeaders is Caddyfile for a site that sends the upstream
 // the same identity headers, with the same values, as the mfa site does
 // for u.
 func identityRequestHeaders(u benchUser) string {
-	return fmt.Sprintf("request_header Remote-User %s\n\trequest_header Remote-Email %s\n\trequest_header Remote-Name %q\n\trequest_header Remote-Groups %s",
+	return fmt.Sprintf("request_header Remote-User %s\nrequest_header Remote-Email %s\nrequest_header Remote-Name %q\nrequest_header Remote-Groups %s",
 		u.name, benchEmail, benchName, benchGroups)
 }
 

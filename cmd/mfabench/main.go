@@ -68,7 +68,7 @@ func main() {
 	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (a browser's usual headers and a few app cookies) or minimal (the session only)")
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
-	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost")
+	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
 	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
 	flag.Parse()
 	if o.auth != "cookie" && o.auth != "bearer" {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	caddyfileadapter "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddymfa/caddy-mfa/caddymfa"
+)
+
+// adaptedSites adapts the bench's Caddyfile and returns, per site port,
+// the handlers of its routes in order (subroutes flattened) as JSON
+// objects.
+func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]map[string]any {
+	t.Helper()
+	u, err := newBenchUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := [3]site{{"plain", 18001}, {"mfa", 18002}, {"fwd", 18003}}
+	plainExtra := ""
+	if headersControl {
+		plainExtra = identityRequestHeaders(u)
+	}
+	text := caddyfile("/tmp/mfabench-test", "127.0.0.1:18000", plainExtra, mfaExtra, sites, "127.0.0.1:18004", "127.0.0.1:18005", u)
+	out, warnings, err := caddyfileadapter.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(text), nil)
+	if err != nil {
+		t.Fatalf("the bench's Caddyfile does not adapt: %v\n%s", err, text)
+	}
+	for _, w := range warnings {
+		t.Errorf("warning adapting the bench's Caddyfile: %s", w.Message)
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string          `json:"listen"`
+					Routes []json.RawMessage `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]map[string]any{}
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		for _, s := range sites {
+			if len(srv.Listen) == 1 && strings.HasSuffix(srv.Listen[0], ":"+strconv.Itoa(s.port)) {
+				for _, r := range srv.Routes {
+					got[s.port] = append(got[s.port], handlers(t, r)...)
+				}
+			}
+		}
+	}
+	return got
+}
+
+// handlers lists a route's handlers, descending into subroutes.
+func handlers(t *testing.T, route json.RawMessage) []map[string]any {
+	var r struct {
+		Handle []map[string]any `json:"handle"`
+	}
+	if err := json.Unmarshal(route, &r); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, h := range r.Handle {
+		if h["handler"] == "subroute" {
+			for _, sub := range h["routes"].([]any) {
+				b, _ := json.Marshal(sub)
+				out = append(out, handlers(t, b)...)
+			}
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func handlerNames(hs []map[string]any) string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h["handler"].(string))
+	}
+	return strings.Join(names, " ")
+}
+
+// TestCaddyfileSites: the three sites differ only in what stands before
+// reverse_proxy; with -headers-control the plain site sets the same four
+// identity headers, with the same values, that the mfa site sends.
+func TestCaddyfileSites(t *testing.T) {
+	got := adaptedSites(t, false, "")
+	// forward_auth is a reverse_proxy to the auth endpoint.
+	for port, want := range map[int]string{18001: "reverse_proxy", 18002: "mfa reverse_proxy", 18003: "reverse_proxy reverse_proxy"} {
+		if names := handlerNames(got[port]); names != want {
+			t.Errorf("site on port %d runs %q, want %q", port, names, want)
+		}
+	}
+
+	got = adaptedSites(t, true, "")
+	plain := got[18001]
+	// One request_header handler per header: the Caddyfile has no way to
+	// set several request headers in one.
+	if names := handlerNames(plain); names != "headers headers headers headers reverse_proxy" {
+		t.Fatalf("with -headers-control the plain site runs %q, want four headers handlers then reverse_proxy", names)
+	}
+	set := map[string]any{}
+	for _, h := range plain[:4] {
+		for name, v := range h["request"].(map[string]any)["set"].(map[string]any) {
+			set[name] = v
+		}
+	}
+	want := map[string]string{"Remote-User": "bench", "Remote-Email": benchEmail, "Remote-Name": benchName, "Remote-Groups": benchGroups}
+	if len(set) != len(want) {
+		t.Errorf("the plain site sets %v, want exactly %v", set, want)
+	}
+	for name, value := range want {
+		if v, ok := set[name].([]any); !ok || len(v) != 1 || v[0] != value {
+			t.Errorf("the plain site sets %s to %v, want %q", name, set[name], value)
+		}
+	}
+	if names := handlerNames(got[18002]); names != "mfa reverse_proxy" {
+		t.Errorf("with -headers-control the mfa site runs %q, want it unchanged", names)
+	}
+}
+
+// TestCaddyfileMFAExtra: -mfa-config and -bypass-control lines, blocks
+// included, land in the mfa block, formatted.
+func TestCaddyfileMFAExtra(t *testing.T) {
+	got := adaptedSites(t, false, "headers {\n  email off\n}\nbypass /*")
+	mfa := got[18002]
+	if names := handlerNames(mfa); names != "mfa reverse_proxy" {
+		t.Fatalf("the mfa site runs %q", names)
+	}
+	b, _ := json.Marshal(mfa[0])
+	for _, want := range []string{`"bypass":`, `"/*"`, `"email":"-"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the mfa handler's config %s lacks %s", b, want)
+		}
+	}
+}
