@@ -320,3 +320,44 @@ func TestPostBodySurvivesTheChallenge(t *testing.T) {
 		t.Error("a body over keep_body was kept")
 	}
 }
+
+// TestParkedRequestResumesFromASecondCookieLine: a client may send its
+// cookies on several Cookie lines (net/http reads them all). The parked
+// request still resumes when its cookie is not on the first line.
+func TestParkedRequestResumesFromASecondCookieLine(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "step_up {\n match path /billing/*\n match method POST\n max_age 2m\n }"))
+	c := g.client()
+	secret, _ := c.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(10 * time.Minute)
+
+	req, _ := http.NewRequest("POST", g.base+"/billing/pay", strings.NewReader("amount=5"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Origin", g.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	r := c.do(req)
+	mustStatus(t, r, http.StatusUnauthorized)
+	vf := formFields(t, r.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, secret, g.clock.Now()))
+	back := c.postForm("/_mfa/verify", vf)
+	mustStatus(t, back, http.StatusSeeOther)
+
+	sess, resume := c.cookie("__Host-mfa_session"), c.cookie(resumeCookie)
+	if sess == nil || resume == nil {
+		t.Fatalf("after the second factor: session cookie %v, resume cookie %v", sess, resume)
+	}
+	get, _ := http.NewRequest("GET", g.base+back.Header.Get("Location"), nil)
+	get.Header.Set("Accept", "text/html")
+	get.Header["Cookie"] = []string{sess.Name + "=" + sess.Value, resume.Name + "=" + resume.Value}
+	before := g.up.count()
+	resp, err := (&http.Client{}).Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mustStatus(t, response{Response: resp}, http.StatusOK)
+	got := g.up.last(t)
+	if g.up.count() != before+1 || got.Method != "POST" || got.Body != "amount=5" {
+		t.Errorf("upstream got %d requests, the last %s %q; want the parked POST", g.up.count()-before, got.Method, got.Body)
+	}
+}

@@ -66,6 +66,18 @@ func cookieValue(r *http.Request, name string) string {
 	return findCookie(r, name, nil)
 }
 
+// mentionsCookie is a quick test before cookieValue: false means no Cookie
+// line has name in it, so the request has no such cookie. Every line is
+// looked at, as net/http reads them all.
+func mentionsCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // findCookie is cookieValue; known, if given, vouches for values that need
 // no check of their bytes (see sessionCookie).
 func findCookie(r *http.Request, name string, known func(string) bool) string {

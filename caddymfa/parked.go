@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -80,7 +79,7 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 // resumeParked turns the browser's GET back into the request it parked, if
 // it has one for this URL. The caller has checked the session.
 func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Cookie"), resumeCookie) {
+	if r.Method != http.MethodGet || !mentionsCookie(r, resumeCookie) {
 		return false
 	}
 	id := cookieValue(r, resumeCookie)
