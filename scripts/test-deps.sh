@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (wrk drives the
-# smoke run of the end-to-end benchmark), and only those missing.
+# Installs the Debian packages the test suite needs (wrk and valgrind
+# drive the smoke runs of the end-to-end benchmark), and only those missing.
 # Safe to run again: when every tool is present it does nothing.
 set -euo pipefail
 
@@ -10,17 +10,19 @@ declare -A packages=(
 	[chromium]=chromium
 	[oathtool]=oathtool
 	[wrk]=wrk
+	[valgrind]=valgrind
+	[callgrind_control]=valgrind
 )
 
 missing=()
-for cmd in redis-server chromium oathtool wrk; do
+for cmd in redis-server chromium oathtool wrk valgrind callgrind_control; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing+=("${packages[$cmd]}")
 	fi
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-	echo "test-deps: redis-server, chromium, oathtool and wrk are installed"
+	echo "test-deps: redis-server, chromium, oathtool, wrk and valgrind are installed"
 	exit 0
 fi
 
@@ -54,7 +56,7 @@ if ! install; then
 	install
 fi
 
-for cmd in redis-server chromium oathtool wrk; do
+for cmd in redis-server chromium oathtool wrk valgrind callgrind_control; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		echo "test-deps: $cmd is still missing after installing ${missing[*]}" >&2
 		exit 1

@@ -70,7 +70,7 @@ func run(o options, pinned bool) error {
 	if o.headersControl {
 		plainConfig = identityRequestHeaders(user)
 	}
-	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU)
+	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, o.instructions > 0)
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,9 @@ func run(o options, pinned bool) error {
 		}
 		creds = c
 		return creds.headers(o.auth, o.request), nil
+	}
+	if o.instructions > 0 {
+		return countInstructions(sites, header, o, caddy, dir)
 	}
 	if o.warmup > 0 {
 		fmt.Printf("warming up, %v per site …\n", o.warmup)

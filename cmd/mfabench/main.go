@@ -52,6 +52,9 @@ type options struct {
 	// headersControl makes the plain site send the mfa site's four
 	// identity headers upstream too, set by Caddy's request_header.
 	headersControl bool
+	// instructions, when set, replaces the wrk rounds: Caddy runs under
+	// callgrind and each round sends this many requests to each site.
+	instructions int
 }
 
 func main() {
@@ -69,6 +72,7 @@ func main() {
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
 	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
+	flag.IntVar(&o.instructions, "instructions", 0, "instead of wrk rounds, run Caddy under Valgrind's callgrind and count the instructions it executes per request, over this many requests per site and round (needs the Debian package valgrind)")
 	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
 	flag.Parse()
 	if o.auth != "cookie" && o.auth != "bearer" {
@@ -86,7 +90,13 @@ func main() {
 		// stores the new one.
 		fail("-auth cookie needs -duration ≤ 16s (the session cookie would come due for renewal); use -auth bearer")
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
+	if o.instructions > 0 {
+		for _, tool := range []string{"valgrind", "callgrind_control"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				fail("-instructions needs %s: install the Debian package valgrind (apt-get install valgrind)", tool)
+			}
+		}
+	} else if _, err := exec.LookPath("wrk"); err != nil {
 		fail("wrk is not installed: it is the load generator. Install the Debian package wrk (apt-get install wrk)")
 	}
 	pinned := pinSelf(o)
