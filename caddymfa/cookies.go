@@ -66,16 +66,93 @@ func cookieValue(r *http.Request, name string) string {
 	return findCookie(r, name, nil)
 }
 
-// mentionsCookie is a quick test before cookieValue: false means no Cookie
-// line has name in it, so the request has no such cookie. Every line is
-// looked at, as net/http reads them all.
-func mentionsCookie(r *http.Request, name string) bool {
-	for _, line := range r.Header["Cookie"] {
-		if strings.Contains(line, name) {
-			return true
+// cookieScan is what one walk over a request's Cookie lines finds for
+// the hot path, where three walks used to be: the session cookie's value
+// (what findCookie gives), whether a resume cookie is there, and, when a
+// single line came, that line without our cookies (what stripOurCookies
+// makes of it).
+type cookieScan struct {
+	session string
+	resume  bool
+
+	line    string // the single Cookie line walked; "" for none or several
+	kept    string // line without our cookies, when they were one stretch
+	dropped bool   // line had cookies of ours
+	gap     bool   // the kept cookies are not one stretch of line
+}
+
+// scan walks r's Cookie lines once. known is as for findCookie.
+func (cn cookieNames) scan(r *http.Request, known func(string) bool) cookieScan {
+	lines := r.Header["Cookie"]
+	var sc cookieScan
+	if len(lines) == 0 {
+		return sc
+	}
+	countOK := cookieCountOK(lines)
+	for _, line := range lines {
+		first, last := -1, -1
+		dropped, gap := false, false
+		for off := 0; off < len(line); {
+			part, start, next := nextCookie(line, off)
+			off = next
+			if part == "" {
+				continue
+			}
+			n, v, _ := strings.Cut(part, "=")
+			if name := textproto.TrimString(n); cn.isOurs(name) {
+				switch {
+				case name == cn.session && sc.session == "" && countOK:
+					if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+						v = v[1 : len(v)-1]
+					}
+					if known != nil && known(v) || validCookieValue(v) {
+						sc.session = v
+					}
+				case name == resumeCookie:
+					sc.resume = true
+				}
+				dropped = true
+				gap = gap || first >= 0
+				continue
+			}
+			if gap {
+				// A kept cookie after one of ours that came after a kept
+				// one: the kept cookies are not one stretch.
+				sc.gap = true
+			}
+			if first < 0 {
+				first = start
+			}
+			last = start + len(part)
+		}
+		if len(lines) == 1 {
+			sc.line, sc.dropped = line, dropped
+			if first >= 0 {
+				sc.kept = line[first:last]
+			}
 		}
 	}
-	return false
+	return sc
+}
+
+// stripScanned is stripOurCookies for a request scanned with sc, without
+// walking the Cookie line again when sc already says what to keep.
+func (cn cookieNames) stripScanned(r *http.Request, sc cookieScan) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	if sc.line == "" || sc.gap || len(lines) != 1 || lines[0] != sc.line {
+		cn.stripOurCookies(r)
+		return
+	}
+	switch {
+	case !sc.dropped:
+	case sc.kept == "":
+		delete(r.Header, "Cookie")
+	default:
+		lines[0] = sc.kept
+	}
 }
 
 // findCookie is cookieValue; known, if given, vouches for values that need

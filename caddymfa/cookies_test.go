@@ -66,6 +66,7 @@ func FuzzCookieValue(f *testing.F) {
 		if got := cookieValue(r, "__Host-mfa_session"); got != want {
 			t.Fatalf("cookieValue %q, r.Cookie %q", got, want)
 		}
+		checkScanAgrees(t, []string{line})
 		if strings.Count(line, ";") >= maxCookies-1 {
 			return // net/http reads none of them; stripping may change that
 		}
@@ -109,5 +110,64 @@ func TestStripOurCookies(t *testing.T) {
 		if got := r.Header["Cookie"]; !slices.Equal(got, c.want) || (c.want == nil) != (got == nil) {
 			t.Errorf("Cookie %q: stripped to %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// checkScanAgrees holds the single walk of the hot path to the three it
+// replaces: findCookie for the session, a cookie named resumeCookie, and
+// stripOurCookies for what goes upstream.
+func checkScanAgrees(t *testing.T, lines []string) {
+	t.Helper()
+	cn := newCookieNames("")
+	mk := func() *http.Request {
+		r := &http.Request{Header: http.Header{}}
+		if lines != nil {
+			r.Header["Cookie"] = slices.Clone(lines)
+		}
+		return r
+	}
+	r := mk()
+	for _, known := range []func(string) bool{nil, func(v string) bool { return v == "vouched\\" }} {
+		sc := cn.scan(r, known)
+		if want := findCookie(r, cn.session, known); sc.session != want {
+			t.Errorf("Cookie %q: scan found session %q, findCookie %q", truncate(strings.Join(lines, " | "), 80), sc.session, want)
+		}
+	}
+	sc := cn.scan(r, nil)
+	wantResume := false
+	for _, c := range r.Cookies() {
+		wantResume = wantResume || c.Name == resumeCookie
+	}
+	if cookieCountOK(lines) && sc.resume != wantResume {
+		t.Errorf("Cookie %q: scan says resume %v, want %v", truncate(strings.Join(lines, " | "), 80), sc.resume, wantResume)
+	}
+	want := mk()
+	cn.stripOurCookies(want)
+	got := mk()
+	cn.stripScanned(got, cn.scan(got, nil))
+	if g, w := got.Header["Cookie"], want.Header["Cookie"]; !slices.Equal(g, w) || (g == nil) != (w == nil) {
+		t.Errorf("Cookie %q: stripScanned made %q, stripOurCookies %q", truncate(strings.Join(lines, " | "), 80), g, w)
+	}
+}
+
+func TestCookieScanAgrees(t *testing.T) {
+	more := [][]string{
+		{"a=1; b=2"},
+		{"__Host-mfa_session=t; a=1; b=2"},
+		{"a=1; b=2; __Host-mfa_session=t"},
+		{"a=1; __Host-mfa_session=t; b=2"},
+		{"a=1;__Host-mfa_pending=p;  b=2 ; __Host-mfa_csrf=c; c=3"},
+		{"__Host-mfa_session=t; __Host-mfa_resume=r1; a=1"},
+		{"a=1; __Host-mfa_resume=r1"},
+		{"__Host-mfa_session=t", "__Host-mfa_resume=r1"},
+		{"x=__Host-mfa_resume; a=1"},
+		{"__Host-mfa_session=vouched\\; a=1"},
+		{"__Host-mfa_session=t; __Host-mfa_csrf=x"},
+		{"__Secure-mfa_session=other-scheme; a=1"},
+		{"a=1; __Host-mfa_session=t; b=2; __Host-mfa_csrf=x; c=3"},
+		{" ; ;"},
+	}
+	for _, lines := range append(slices.Clone(cookieLines), more...) {
+		checkScanAgrees(t, lines)
 	}
 }

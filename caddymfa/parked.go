@@ -77,9 +77,10 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // resumeParked turns the browser's GET back into the request it parked, if
-// it has one for this URL. The caller has checked the session.
+// it has one for this URL. The caller has checked the session, and that
+// a resume cookie came.
 func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet || !mentionsCookie(r, resumeCookie) {
+	if r.Method != http.MethodGet {
 		return false
 	}
 	id := cookieValue(r, resumeCookie)

@@ -32,8 +32,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	now := h.now()
-	s, src, err := h.requestSessionAt(r, now)
-	if err == nil && h.resumeParked(w, r) {
+	// One walk over the Cookie header serves the session lookup, the
+	// resume check and the stripping of our cookies.
+	ck := h.cookies.scan(r, h.tokens.verified.has)
+	s, src, err := h.requestSessionWith(r, now, ck.session)
+	if err == nil && ck.resume && h.resumeParked(w, r) {
 		need = h.requirementFor(r) // it is the original request now
 	}
 	if err == nil {
@@ -46,19 +49,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.challenge(w, r, err)
 	}
-	h.passOn(w, r, s, src, now)
+	h.passOn(w, r, s, src, now, ck)
 	return next.ServeHTTP(w, r)
 }
 
 // passOn prepares a request with a good session for the upstream: the
 // cookie slides, our credentials are removed, the identity is attached.
-func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, s session, src int, now time.Time) {
+// ck is the request's cookie scan.
+func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, s session, src int, now time.Time, ck cookieScan) {
 	if src == fromBearer {
 		delete(r.Header, "Authorization")
 	} else {
 		h.renewIfDue(w, s, now)
 	}
-	h.cookies.stripOurCookies(r)
+	h.cookies.stripScanned(r, ck)
 	h.setIdentity(r, s)
 }
 

@@ -35,6 +35,12 @@ func (h *Handler) requestSession(r *http.Request) (session, int, error) {
 // requestSessionAt is requestSession at now: the hot path reads the clock
 // once per request.
 func (h *Handler) requestSessionAt(r *http.Request, now time.Time) (session, int, error) {
+	return h.requestSessionWith(r, now, h.sessionCookie(r))
+}
+
+// requestSessionWith is requestSessionAt with the session cookie's value,
+// "" for none, already found.
+func (h *Handler) requestSessionWith(r *http.Request, now time.Time, cookie string) (session, int, error) {
 	aud := h.sessionAudience(r)
 	var firstErr error
 	if raw, ok := bearerToken(r); ok {
@@ -44,8 +50,8 @@ func (h *Handler) requestSessionAt(r *http.Request, now time.Time) (session, int
 		}
 		firstErr = err
 	}
-	if raw := h.sessionCookie(r); raw != "" {
-		s, err := h.checkSession(r, raw, aud, now)
+	if cookie != "" {
+		s, err := h.checkSession(r, cookie, aud, now)
 		if err == nil {
 			return s, fromCookie, nil
 		}
