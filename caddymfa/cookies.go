@@ -90,41 +90,8 @@ func (cn cookieNames) scan(r *http.Request, known func(string) bool) cookieScan 
 	}
 	countOK := cookieCountOK(lines)
 	for _, line := range lines {
-		first, last := -1, -1
-		dropped, gap := false, false
-		for off := 0; off < len(line); {
-			part, start, next := nextCookie(line, off)
-			off = next
-			if part == "" {
-				continue
-			}
-			n, v, _ := strings.Cut(part, "=")
-			if name := textproto.TrimString(n); cn.isOurs(name) {
-				switch {
-				case name == cn.session && sc.session == "" && countOK:
-					if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-						v = v[1 : len(v)-1]
-					}
-					if known != nil && known(v) || validCookieValue(v) {
-						sc.session = v
-					}
-				case name == resumeCookie:
-					sc.resume = true
-				}
-				dropped = true
-				gap = gap || first >= 0
-				continue
-			}
-			if gap {
-				// A kept cookie after one of ours that came after a kept
-				// one: the kept cookies are not one stretch.
-				sc.gap = true
-			}
-			if first < 0 {
-				first = start
-			}
-			last = start + len(part)
-		}
+		first, last, dropped, gap := cn.scanLine(line, countOK, known, &sc)
+		sc.gap = sc.gap || gap
 		if len(lines) == 1 {
 			sc.line, sc.dropped = line, dropped
 			if first >= 0 {
@@ -133,6 +100,45 @@ func (cn cookieNames) scan(r *http.Request, known func(string) bool) cookieScan 
 		}
 	}
 	return sc
+}
+
+// scanLine walks one Cookie line: it returns where the stretch of cookies
+// not ours begins and ends (first < 0: none), whether any of ours came,
+// and whether the kept cookies are not one stretch (gap). With session
+// set it also notes ours in sc as scan does.
+func (cn cookieNames) scanLine(line string, session bool, known func(string) bool, sc *cookieScan) (first, last int, dropped, gap bool) {
+	first, last = -1, -1
+	after := false // one of ours came after a kept cookie
+	for off := 0; off < len(line); {
+		part, start, next := nextCookie(line, off)
+		off = next
+		if part == "" {
+			continue
+		}
+		n, v, _ := strings.Cut(part, "=")
+		if name := textproto.TrimString(n); cn.isOurs(name) {
+			switch {
+			case name == cn.session && sc.session == "" && session:
+				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				if known != nil && known(v) || validCookieValue(v) {
+					sc.session = v
+				}
+			case name == resumeCookie:
+				sc.resume = true
+			}
+			dropped = true
+			after = after || first >= 0
+			continue
+		}
+		gap = gap || after
+		if first < 0 {
+			first = start
+		}
+		last = start + len(part)
+	}
+	return first, last, dropped, gap
 }
 
 // stripScanned is stripOurCookies for a request scanned with sc, without
@@ -263,32 +269,15 @@ func (cn cookieNames) stripOurCookies(r *http.Request) {
 // first or last, the usual case) that stretch is returned as it is, with
 // nothing allocated.
 func (cn cookieNames) withoutOurs(line string) (string, bool) {
-	first, last := -1, -1 // the stretch of kept cookies
-	dropped, gap := false, false
-	for off := 0; off < len(line); {
-		part, start, next := nextCookie(line, off)
-		off = next
-		if part == "" {
-			continue
-		}
-		if name, _, _ := strings.Cut(part, "="); cn.isOurs(textproto.TrimString(name)) {
-			dropped = true
-			gap = first >= 0
-			continue
-		}
-		if gap {
-			return cn.joinKept(line), false
-		}
-		if first < 0 {
-			first = start
-		}
-		last = start + len(part)
-	}
+	var sc cookieScan
+	first, last, dropped, gap := cn.scanLine(line, false, nil, &sc)
 	switch {
 	case !dropped:
 		return line, true
 	case first < 0:
 		return "", false
+	case gap:
+		return cn.joinKept(line), false
 	}
 	return line[first:last], false
 }
