@@ -73,6 +73,7 @@ func cookieValue(r *http.Request, name string) string {
 // makes of it).
 type cookieScan struct {
 	session string
+	found   bool // a session cookie was taken (its value may be "")
 	resume  bool
 
 	line    string // the single Cookie line walked; "" for none or several
@@ -118,12 +119,14 @@ func (cn cookieNames) scanLine(line string, session bool, known func(string) boo
 		n, v, _ := strings.Cut(part, "=")
 		if name := textproto.TrimString(n); cn.isOurs(name) {
 			switch {
-			case name == cn.session && sc.session == "" && session:
+			case name == cn.session && !sc.found && session:
+				// The first valid one counts, even if empty, as for
+				// findCookie and net/http.
 				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 					v = v[1 : len(v)-1]
 				}
 				if known != nil && known(v) || validCookieValue(v) {
-					sc.session = v
+					sc.session, sc.found = v, true
 				}
 			case name == resumeCookie:
 				sc.resume = true

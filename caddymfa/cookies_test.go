@@ -166,6 +166,9 @@ func TestCookieScanAgrees(t *testing.T) {
 		{"__Secure-mfa_session=other-scheme; a=1"},
 		{"a=1; __Host-mfa_session=t; b=2; __Host-mfa_csrf=x; c=3"},
 		{" ; ;"},
+		{"__Host-mfa_session=; __Host-mfa_session=second"},
+		{`__Host-mfa_session=""; __Host-mfa_session=second`},
+		{"__Host-mfa_session=", "__Host-mfa_session=second"},
 	}
 	for _, lines := range append(slices.Clone(cookieLines), more...) {
 		checkScanAgrees(t, lines)
