@@ -89,25 +89,27 @@ func (cn cookieNames) scan(r *http.Request, known func(string) bool) cookieScan 
 	if len(lines) == 0 {
 		return sc
 	}
-	countOK := cookieCountOK(lines)
 	for _, line := range lines {
-		first, last, dropped, gap := cn.scanLine(line, countOK, known, &sc)
-		sc.gap = sc.gap || gap
+		first, last, dropped, gap := cn.scanLine(line, &sc, known)
 		if len(lines) == 1 {
-			sc.line, sc.dropped = line, dropped
+			sc.line, sc.dropped, sc.gap = line, dropped, gap
 			if first >= 0 {
 				sc.kept = line[first:last]
 			}
 		}
+	}
+	if !cookieCountOK(lines) {
+		// net/http reads no cookie at all then.
+		sc.session, sc.found = "", false
 	}
 	return sc
 }
 
 // scanLine walks one Cookie line: it returns where the stretch of cookies
 // not ours begins and ends (first < 0: none), whether any of ours came,
-// and whether the kept cookies are not one stretch (gap). With session
-// set it also notes ours in sc as scan does.
-func (cn cookieNames) scanLine(line string, session bool, known func(string) bool, sc *cookieScan) (first, last int, dropped, gap bool) {
+// and whether the kept cookies are not one stretch (gap). Unless sc is
+// nil it also notes the session and resume cookies in sc, as scan does.
+func (cn cookieNames) scanLine(line string, sc *cookieScan, known func(string) bool) (first, last int, dropped, gap bool) {
 	first, last = -1, -1
 	after := false // one of ours came after a kept cookie
 	for off := 0; off < len(line); {
@@ -119,7 +121,8 @@ func (cn cookieNames) scanLine(line string, session bool, known func(string) boo
 		n, v, _ := strings.Cut(part, "=")
 		if name := textproto.TrimString(n); cn.isOurs(name) {
 			switch {
-			case name == cn.session && !sc.found && session:
+			case sc == nil:
+			case name == cn.session && !sc.found:
 				// The first valid one counts, even if empty, as for
 				// findCookie and net/http.
 				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
@@ -272,8 +275,7 @@ func (cn cookieNames) stripOurCookies(r *http.Request) {
 // first or last, the usual case) that stretch is returned as it is, with
 // nothing allocated.
 func (cn cookieNames) withoutOurs(line string) (string, bool) {
-	var sc cookieScan
-	first, last, dropped, gap := cn.scanLine(line, false, nil, &sc)
+	first, last, dropped, gap := cn.scanLine(line, nil, nil)
 	switch {
 	case !dropped:
 		return line, true
