@@ -116,22 +116,20 @@ func run(o options, pinned bool) error {
 		}
 	}
 	results := map[string][]result{}
-	for round := 1; round <= o.rounds; round++ {
-		h, err := header()
+	err = eachRound(o, sites, header, func(round int, s site, h []string) error {
+		r, err := wrk(s.url(), h, o, o.duration, pinned, caddy)
 		if err != nil {
 			return err
 		}
-		for _, s := range sites {
-			r, err := wrk(s.url(), h, o, o.duration, pinned, caddy)
-			if err != nil {
-				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
-			}
-			fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req (user %5.1f)  %4.2f syscalls/req  %5.1f allocs/req %6.0f B/req  (client CPU %3.0f%%)\n",
+		fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req (user %5.1f)  %4.2f syscalls/req  %5.1f allocs/req %6.0f B/req  (client CPU %3.0f%%)\n",
 				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(time.Duration(r.perRequest(float64(r.serverUser)))), r.perRequest(r.serverSyscalls),
 				r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
-				100*r.clientCPU.Seconds()/r.elapsed.Seconds())
-			results[s.name] = append(results[s.name], r)
-		}
+			100*r.clientCPU.Seconds()/r.elapsed.Seconds())
+		results[s.name] = append(results[s.name], r)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	report(sites, results, o)
 	if o.pprofDir != "" {
@@ -140,6 +138,23 @@ func run(o options, pinned bool) error {
 			return err
 		}
 		return profileSites(sites, h, o, pinned, caddy)
+	}
+	return nil
+}
+
+// eachRound runs measure on each site of each round, in the order plain
+// mfa fwd, with the session renewed at the start of every round.
+func eachRound(o options, sites [3]site, header func() ([]string, error), measure func(round int, s site, h []string) error) error {
+	for round := 1; round <= o.rounds; round++ {
+		h, err := header()
+		if err != nil {
+			return err
+		}
+		for _, s := range sites {
+			if err := measure(round, s, h); err != nil {
+				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
+			}
+		}
 	}
 	return nil
 }

@@ -25,36 +25,34 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	fmt.Printf("instructions: Caddy under callgrind, %d requests per site and round, one at a time\n", o.instructions)
 	counts := map[string][]float64{}
-	for round := 1; round <= o.rounds; round++ {
-		h, err := header()
+	err := eachRound(o, sites, header, func(round int, s site, h []string) error {
+		// One request first, uncounted: the connection is open and the
+		// session cached before the count starts.
+		if err := sendRequests(client, s.url(), h, 1); err != nil {
+			return err
+		}
+		if err := callgrindControl("-z", pid); err != nil {
+			return err
+		}
+		if err := sendRequests(client, s.url(), h, o.instructions); err != nil {
+			return err
+		}
+		ir, dump, err := dumpInstructions(pid, dir)
 		if err != nil {
 			return err
 		}
-		for _, s := range sites {
-			// One request first, uncounted: the connection is open and
-			// the session cached before the count starts.
-			if err := sendRequests(client, s.url(), h, 1); err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			if err := callgrindControl("-z", pid); err != nil {
+		if o.pprofDir != "" && round == o.rounds {
+			if err := keepDump(dump, filepath.Join(o.pprofDir, s.name+".callgrind")); err != nil {
 				return err
 			}
-			if err := sendRequests(client, s.url(), h, o.instructions); err != nil {
-				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
-			}
-			ir, dump, err := dumpInstructions(pid, dir)
-			if err != nil {
-				return err
-			}
-			if o.pprofDir != "" && round == o.rounds {
-				if err := keepDump(dump, filepath.Join(o.pprofDir, s.name+".callgrind")); err != nil {
-					return err
-				}
-			}
-			per := float64(ir) / float64(o.instructions)
-			counts[s.name] = append(counts[s.name], per)
-			fmt.Printf("round %d %-5s %9.0f instructions/request\n", round, s.name, per)
 		}
+		per := float64(ir) / float64(o.instructions)
+		counts[s.name] = append(counts[s.name], per)
+		fmt.Printf("round %d %-5s %9.0f instructions/request\n", round, s.name, per)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("\nmedians of %d rounds, and against plain round by round (median, 95 %% CI):\n", o.rounds)
 	plain := counts[sites[0].name]
