@@ -5,18 +5,20 @@ FUZZTIME ?= 10s
 
 .PHONY: test deps caddy demo fuzz bench bench-e2e lint
 
-# Everything CI checks: test tools, the race-enabled suite (including the
-# real xcaddy builds), a run of every benchmark so none can rot (the Go
-# benchmarks 100 times, the end-to-end one for six 1 s rounds and, under
-# callgrind, for two rounds of 100 requests), and a
+# Everything CI checks: test tools, lint (gofmt, go vet), the race-enabled
+# suite (including the real xcaddy builds), a run of every benchmark so
+# none can rot (the Go benchmarks 100 times, the end-to-end one for six 1 s
+# rounds and, under callgrind with its cache simulation, for two rounds of
+# 100 requests), and a
 # short fuzz of every fuzz target: 5000 inputs each, a count rather than a
 # duration because Go 1.26's fuzzer can fail a duration run at its deadline
 # with "context deadline exceeded" and no failing input (go.dev/issue/75804).
 test: deps
+	$(MAKE) lint
 	$(GO) test -race -timeout 40m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./...
 	$(GO) run ./cmd/mfabench -rounds 6 -duration 1s -warmup 1s
-	$(GO) run ./cmd/mfabench -instructions 100 -rounds 2
+	$(GO) run ./cmd/mfabench -instructions 100 -rounds 2 -cache-sim
 	FUZZTIME=5000x ./scripts/fuzz.sh
 
 # Debian packages the tests need (redis-server, chromium, oathtool, wrk,

@@ -70,7 +70,7 @@ func run(o options, pinned bool) error {
 	if o.headersControl {
 		plainConfig = identityRequestHeaders(user)
 	}
-	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, o.instructions > 0)
+	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, callgrindArgs(o))
 	if err != nil {
 		return err
 	}
@@ -122,8 +122,8 @@ func run(o options, pinned bool) error {
 			return err
 		}
 		fmt.Printf("round %d %-5s %8.0f req/s  p50 %-9v p99 %-9v  %5.1f µs CPU/req (user %5.1f)  %4.2f syscalls/req  %5.1f allocs/req %6.0f B/req  (client CPU %3.0f%%)\n",
-				round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(time.Duration(r.perRequest(float64(r.serverUser)))), r.perRequest(r.serverSyscalls),
-				r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
+			round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(time.Duration(r.perRequest(float64(r.serverUser)))), r.perRequest(r.serverSyscalls),
+			r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
 			100*r.clientCPU.Seconds()/r.elapsed.Seconds())
 		results[s.name] = append(results[s.name], r)
 		return nil

@@ -168,10 +168,10 @@ func identityRequestHeaders(u benchUser) string {
 
 // startCaddy runs bin with config, pinned to cpu when pin is set, and
 // waits until every site accepts connections.
-// With callgrind set, Caddy runs under Valgrind's callgrind, which writes
-// its counts to files named callgrind.<pid>.<n> in dir (see
-// countInstructions).
-func startCaddy(bin, dir, config string, sites [3]site, pin bool, cpu int, callgrind bool) (*caddyProcess, error) {
+// With callgrind (its options) set, Caddy runs under Valgrind's
+// callgrind, which writes its counts to files named callgrind.<pid>.<n> in
+// dir (see countInstructions).
+func startCaddy(bin, dir, config string, sites [3]site, pin bool, cpu int, callgrind []string) (*caddyProcess, error) {
 	cfgPath := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -183,8 +183,9 @@ func startCaddy(bin, dir, config string, sites [3]site, pin bool, cpu int, callg
 	}
 	args := []string{bin, "run", "--config", cfgPath, "--adapter", "caddyfile"}
 	wait := 30 * time.Second
-	if callgrind {
-		args = append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, "callgrind.%p")}, args...)
+	if callgrind != nil {
+		vg := append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, "callgrind.%p")}, callgrind...)
+		args = append(vg, args...)
 		wait = 3 * time.Minute
 	}
 	if pin {
@@ -194,7 +195,7 @@ func startCaddy(bin, dir, config string, sites [3]site, pin bool, cpu int, callg
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The data directory (and so the default store) stays in dir.
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	if callgrind {
+	if callgrind != nil {
 		// Valgrind cannot follow the signals Go preempts goroutines with,
 		// and runs one thread at a time anyway. Without the collector the
 		// count is the requests' own work: where a collection falls would

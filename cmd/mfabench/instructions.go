@@ -24,7 +24,13 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 	pid := strconv.Itoa(caddy.cmd.Process.Pid)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	fmt.Printf("instructions: Caddy under callgrind, %d requests per site and round, one at a time\n", o.instructions)
-	counts := map[string][]float64{}
+	metrics := []string{"instructions"}
+	if o.cacheSim {
+		metrics = append(metrics, cacheMetrics...)
+		fmt.Println("with simulated caches: L1 misses (instruction, data), last-level misses, cycles estimated as instructions + 10 × L1 misses + 100 × last-level misses")
+	}
+	// counts[site][metric] holds one figure per round, per request.
+	counts := map[string]map[string][]float64{}
 	err := eachRound(o, sites, header, func(round int, s site, h []string) error {
 		// One request first, uncounted: the connection is open and the
 		// session cached before the count starts.
@@ -37,7 +43,7 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 		if err := sendRequests(client, s.url(), h, o.instructions); err != nil {
 			return err
 		}
-		ir, dump, err := dumpInstructions(pid, dir)
+		events, dump, err := dumpCounts(pid, dir)
 		if err != nil {
 			return err
 		}
@@ -46,27 +52,103 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 				return err
 			}
 		}
-		per := float64(ir) / float64(o.instructions)
-		counts[s.name] = append(counts[s.name], per)
-		fmt.Printf("round %d %-5s %9.0f instructions/request\n", round, s.name, per)
+		per, err := perRequest(events, metrics, o.instructions)
+		if err != nil {
+			return err
+		}
+		if counts[s.name] == nil {
+			counts[s.name] = map[string][]float64{}
+		}
+		line := fmt.Sprintf("round %d %-5s", round, s.name)
+		for i, m := range metrics {
+			counts[s.name][m] = append(counts[s.name][m], per[i])
+			line += fmt.Sprintf("  %.0f %s", per[i], m)
+		}
+		fmt.Println(line + " per request")
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nmedians of %d rounds, and against plain round by round (median, 95 %% CI):\n", o.rounds)
-	plain := counts[sites[0].name]
-	for _, s := range sites {
-		diff := make([]float64, len(plain))
-		for i, p := range plain {
-			diff[i] = counts[s.name][i] - p
+	fmt.Printf("\nmedians of %d rounds, and against plain round by round (median, 95 %% CI), per request:\n", o.rounds)
+	for _, m := range metrics {
+		plain := counts[sites[0].name][m]
+		for _, s := range sites {
+			diff := make([]float64, len(plain))
+			for i, p := range plain {
+				diff[i] = counts[s.name][m][i] - p
+			}
+			fmt.Printf("  %-5s %9.0f %-18s %s\n", s.name, medianCI(counts[s.name][m], "%.0f").median, m, medianCI(diff, "%+.0f"))
 		}
-		fmt.Printf("  %-5s %9.0f instructions/request   %s\n", s.name, medianCI(counts[s.name], "%.0f").median, medianCI(diff, "%+.0f"))
 	}
 	if o.pprofDir != "" {
 		fmt.Printf("callgrind counts of each site's last round: %s/<site>.callgrind (callgrind_annotate --inclusive=yes)\n", o.pprofDir)
 	}
 	return nil
+}
+
+// callgrindArgs are the options Caddy runs under callgrind with; nil when
+// it runs on its own.
+func callgrindArgs(o options) []string {
+	switch {
+	case o.instructions == 0:
+		return nil
+	case o.cacheSim:
+		return []string{"--cache-sim=yes"}
+	}
+	return []string{}
+}
+
+// cacheMetrics are what -cache-sim adds to the instruction count.
+var cacheMetrics = []string{"L1i misses", "L1d misses", "LL misses", "est. cycles"}
+
+// perRequest turns a dump's event totals into metrics per request, each
+// of "instructions" and cacheMetrics. Callgrind's events: Ir instructions;
+// I1mr, D1mr, D1mw first-level misses (instruction read, data read and
+// write); ILmr, DLmr, DLmw last-level misses. The estimate weighs them as
+// KCachegrind's "cycle estimation" does without branch simulation.
+func perRequest(events map[string]int64, metrics []string, requests int) ([]float64, error) {
+	get := func(names ...string) (int64, error) {
+		var sum int64
+		for _, n := range names {
+			v, ok := events[n]
+			if !ok {
+				return 0, fmt.Errorf("callgrind's dump has no %s count (is --cache-sim=yes on?)", n)
+			}
+			sum += v
+		}
+		return sum, nil
+	}
+	out := make([]float64, 0, len(metrics))
+	for _, m := range metrics {
+		var v int64
+		var err error
+		switch m {
+		case "instructions":
+			v, err = get("Ir")
+		case "L1i misses":
+			v, err = get("I1mr")
+		case "L1d misses":
+			v, err = get("D1mr", "D1mw")
+		case "LL misses":
+			v, err = get("ILmr", "DLmr", "DLmw")
+		case "est. cycles":
+			var ir, l1, ll int64
+			if ir, err = get("Ir"); err == nil {
+				if l1, err = get("I1mr", "D1mr", "D1mw"); err == nil {
+					ll, err = get("ILmr", "DLmr", "DLmw")
+				}
+			}
+			v = ir + 10*l1 + 100*ll
+		default:
+			err = fmt.Errorf("unknown metric %q", m)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, float64(v)/float64(requests))
+	}
+	return out, nil
 }
 
 func keepDump(from, to string) error {
@@ -115,16 +197,16 @@ func callgrindControl(arg, pid string) error {
 	return nil
 }
 
-// dumpInstructions has callgrind write its counts since the last zeroing
-// and returns their total and the file they are in.
-func dumpInstructions(pid, dir string) (int64, string, error) {
+// dumpCounts has callgrind write its counts since the last zeroing and
+// returns their totals by event and the file they are in.
+func dumpCounts(pid, dir string) (map[string]int64, string, error) {
 	before, _ := filepath.Glob(filepath.Join(dir, "callgrind."+pid+".*"))
 	if err := callgrindControl("-d", pid); err != nil {
-		return 0, "", err
+		return nil, "", err
 	}
 	after, _ := filepath.Glob(filepath.Join(dir, "callgrind."+pid+".*"))
 	if len(after) != len(before)+1 {
-		return 0, "", fmt.Errorf("callgrind wrote %d dumps, want 1", len(after)-len(before))
+		return nil, "", fmt.Errorf("callgrind wrote %d dumps, want 1", len(after)-len(before))
 	}
 	newest, n := "", -1
 	for _, f := range after {
@@ -132,27 +214,45 @@ func dumpInstructions(pid, dir string) (int64, string, error) {
 			newest, n = f, k
 		}
 	}
-	ir, err := readSummary(newest)
-	return ir, newest, err
+	events, err := readSummary(newest)
+	return events, newest, err
 }
 
-// readSummary returns the total a callgrind dump gives on its summary
-// line.
-func readSummary(path string) (int64, error) {
+// readSummary returns the totals a callgrind dump gives on its summary
+// line, by the event names of its events line.
+func readSummary(path string) (map[string]int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var names []string
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "summary:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "events:"); ok {
+			names = strings.Fields(v)
+			continue
 		}
+		v, ok := strings.CutPrefix(line, "summary:")
+		if !ok {
+			continue
+		}
+		vals := strings.Fields(v)
+		if len(names) == 0 || len(vals) != len(names) {
+			return nil, fmt.Errorf("%s: %d summary values for events %q", path, len(vals), names)
+		}
+		events := make(map[string]int64, len(names))
+		for i, n := range names {
+			if events[n], err = strconv.ParseInt(vals[i], 10, 64); err != nil {
+				return nil, fmt.Errorf("%s: summary of %s: %w", path, n, err)
+			}
+		}
+		return events, nil
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return 0, fmt.Errorf("no summary line in %s", path)
+	return nil, fmt.Errorf("no summary line in %s", path)
 }

@@ -2,18 +2,65 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
 func TestReadSummary(t *testing.T) {
 	dir := t.TempDir()
 	dump := dir + "/callgrind.1.1"
-	os.WriteFile(dump, []byte("# callgrind format\nversion: 1\nevents: Ir\nfn=(1) main\n3 7\nsummary: 390894661\ntotals: 390894661\n"), 0o600)
-	if ir, err := readSummary(dump); err != nil || ir != 390894661 {
-		t.Errorf("readSummary = %d, %v; want the summary line's 390894661", ir, err)
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(dump, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.WriteFile(dump, []byte("events: Ir\ntotals: 5\n"), 0o600)
-	if _, err := readSummary(dump); err == nil {
-		t.Error("a dump without a summary line read as a count")
+	write("# callgrind format\nversion: 1\nevents: Ir\nfn=(1) main\n3 7\nsummary: 390894661\ntotals: 390894661\n")
+	if ev, err := readSummary(dump); err != nil || len(ev) != 1 || ev["Ir"] != 390894661 {
+		t.Errorf("readSummary = %v, %v; want Ir 390894661 from the summary line", ev, err)
+	}
+	write("events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\nsummary: 900 300 200 40 20 10 3 2 1\n")
+	ev, err := readSummary(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"Ir": 900, "Dr": 300, "Dw": 200, "I1mr": 40, "D1mr": 20, "D1mw": 10, "ILmr": 3, "DLmr": 2, "DLmw": 1}
+	for k, v := range want {
+		if ev[k] != v {
+			t.Errorf("%s = %d, want %d", k, ev[k], v)
+		}
+	}
+	for _, bad := range []string{
+		"events: Ir\ntotals: 5\n",       // no summary line
+		"summary: 5\n",                  // no events line before it
+		"events: Ir I1mr\nsummary: 5\n", // fewer values than events
+		"events: Ir\nsummary: 5x\n",     // not a number
+	} {
+		write(bad)
+		if ev, err := readSummary(dump); err == nil {
+			t.Errorf("%q read as %v", bad, ev)
+		}
+	}
+}
+
+func TestPerRequest(t *testing.T) {
+	events := map[string]int64{"Ir": 9000, "I1mr": 400, "D1mr": 200, "D1mw": 100, "ILmr": 30, "DLmr": 20, "DLmw": 10}
+	got, err := perRequest(events, append([]string{"instructions"}, cacheMetrics...), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 9000 + 10×700 + 100×60 = 22000 cycles over 10 requests.
+	want := []float64{900, 40, 30, 6, 2200}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s = %v, want %v", append([]string{"instructions"}, cacheMetrics...)[i], got[i], want[i])
+		}
+	}
+	// Without the cache simulation only the instructions can be had.
+	if _, err := perRequest(map[string]int64{"Ir": 9000}, cacheMetrics[:1], 10); err == nil || !strings.Contains(err.Error(), "I1mr") {
+		t.Errorf("misses from a dump without them: %v, want an error naming I1mr", err)
+	}
+	if got, err := perRequest(map[string]int64{"Ir": 9000}, []string{"instructions"}, 10); err != nil || got[0] != 900 {
+		t.Errorf("instructions alone = %v, %v; want 900", got, err)
 	}
 }
