@@ -323,7 +323,7 @@ func report(sites [3]site, results map[string][]result, o options) {
 	for _, s := range sites {
 		m := sum[s.name]
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f–%.0f\t%v\t%v\t%.1f\t%.3f\t%.3f\t%+.1f\t%.2f\t%.1f\t%.0f\t\n",
-			s.name, m.throughput, m.tmin, m.tmax, m.p50, m.p99, micros(m.cpu),
+			s.name, m.throughput, m.tmin, m.tmax, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), micros(m.cpu),
 			m.throughput/plain.throughput, float64(m.p99)/float64(plain.p99), micros(m.cpu-plain.cpu),
 			m.syscalls, m.allocs, m.bytes)
 	}

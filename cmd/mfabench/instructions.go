@@ -24,7 +24,7 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 	pid := strconv.Itoa(caddy.cmd.Process.Pid)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	fmt.Printf("instructions: Caddy under callgrind, %d requests per site and round, one at a time\n", o.instructions)
-	metrics := []string{"instructions"}
+	metrics := []metric{instructionsMetric}
 	if o.cacheSim {
 		metrics = append(metrics, cacheMetrics...)
 		fmt.Println("with simulated caches: L1 misses (instruction, data), last-level misses, cycles estimated as instructions + 10 × L1 misses + 100 × last-level misses")
@@ -52,17 +52,17 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 				return err
 			}
 		}
-		per, err := perRequest(events, metrics, o.instructions)
-		if err != nil {
-			return err
-		}
 		if counts[s.name] == nil {
 			counts[s.name] = map[string][]float64{}
 		}
 		line := fmt.Sprintf("round %d %-5s", round, s.name)
-		for i, m := range metrics {
-			counts[s.name][m] = append(counts[s.name][m], per[i])
-			line += fmt.Sprintf("  %.0f %s", per[i], m)
+		for _, m := range metrics {
+			per, err := m.perRequest(events, o.instructions)
+			if err != nil {
+				return err
+			}
+			counts[s.name][m.name] = append(counts[s.name][m.name], per)
+			line += fmt.Sprintf("  %.0f %s", per, m.name)
 		}
 		fmt.Println(line + " per request")
 		return nil
@@ -72,13 +72,13 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 	}
 	fmt.Printf("\nmedians of %d rounds, and against plain round by round (median, 95 %% CI), per request:\n", o.rounds)
 	for _, m := range metrics {
-		plain := counts[sites[0].name][m]
+		plain := counts[sites[0].name][m.name]
 		for _, s := range sites {
 			diff := make([]float64, len(plain))
 			for i, p := range plain {
-				diff[i] = counts[s.name][m][i] - p
+				diff[i] = counts[s.name][m.name][i] - p
 			}
-			fmt.Printf("  %-5s %9.0f %-18s %s\n", s.name, medianCI(counts[s.name][m], "%.0f").median, m, medianCI(diff, "%+.0f"))
+			fmt.Printf("  %-5s %9.0f %-13s %s\n", s.name, medianCI(counts[s.name][m.name], "%.0f").median, m.name, medianCI(diff, "%+.0f"))
 		}
 	}
 	if o.pprofDir != "" {
@@ -99,56 +99,42 @@ func callgrindArgs(o options) []string {
 	return []string{}
 }
 
-// cacheMetrics are what -cache-sim adds to the instruction count.
-var cacheMetrics = []string{"L1i misses", "L1d misses", "LL misses", "est. cycles"}
+// A metric is a weighted sum of callgrind's event counts. Its events: Ir
+// instructions; I1mr, D1mr, D1mw first-level misses (instruction read,
+// data read and write); ILmr, DLmr, DLmw last-level misses.
+type metric struct {
+	name  string
+	terms []term
+}
 
-// perRequest turns a dump's event totals into metrics per request, each
-// of "instructions" and cacheMetrics. Callgrind's events: Ir instructions;
-// I1mr, D1mr, D1mw first-level misses (instruction read, data read and
-// write); ILmr, DLmr, DLmw last-level misses. The estimate weighs them as
-// KCachegrind's "cycle estimation" does without branch simulation.
-func perRequest(events map[string]int64, metrics []string, requests int) ([]float64, error) {
-	get := func(names ...string) (int64, error) {
-		var sum int64
-		for _, n := range names {
-			v, ok := events[n]
-			if !ok {
-				return 0, fmt.Errorf("callgrind's dump has no %s count (is --cache-sim=yes on?)", n)
-			}
-			sum += v
+type term struct {
+	event  string
+	weight int64
+}
+
+var instructionsMetric = metric{"instructions", []term{{"Ir", 1}}}
+
+// cacheMetrics are what -cache-sim adds to the instruction count. The
+// estimate of cycles weighs the events as KCachegrind's "cycle
+// estimation" does without branch simulation.
+var cacheMetrics = []metric{
+	{"L1i misses", []term{{"I1mr", 1}}},
+	{"L1d misses", []term{{"D1mr", 1}, {"D1mw", 1}}},
+	{"LL misses", []term{{"ILmr", 1}, {"DLmr", 1}, {"DLmw", 1}}},
+	{"est. cycles", []term{{"Ir", 1}, {"I1mr", 10}, {"D1mr", 10}, {"D1mw", 10}, {"ILmr", 100}, {"DLmr", 100}, {"DLmw", 100}}},
+}
+
+// perRequest is m over a dump's event totals, per request.
+func (m metric) perRequest(events map[string]int64, requests int) (float64, error) {
+	var sum int64
+	for _, t := range m.terms {
+		v, ok := events[t.event]
+		if !ok {
+			return 0, fmt.Errorf("callgrind's dump has no %s count for %s (is --cache-sim=yes on?)", t.event, m.name)
 		}
-		return sum, nil
+		sum += t.weight * v
 	}
-	out := make([]float64, 0, len(metrics))
-	for _, m := range metrics {
-		var v int64
-		var err error
-		switch m {
-		case "instructions":
-			v, err = get("Ir")
-		case "L1i misses":
-			v, err = get("I1mr")
-		case "L1d misses":
-			v, err = get("D1mr", "D1mw")
-		case "LL misses":
-			v, err = get("ILmr", "DLmr", "DLmw")
-		case "est. cycles":
-			var ir, l1, ll int64
-			if ir, err = get("Ir"); err == nil {
-				if l1, err = get("I1mr", "D1mr", "D1mw"); err == nil {
-					ll, err = get("ILmr", "DLmr", "DLmw")
-				}
-			}
-			v = ir + 10*l1 + 100*ll
-		default:
-			err = fmt.Errorf("unknown metric %q", m)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, float64(v)/float64(requests))
-	}
-	return out, nil
+	return float64(sum) / float64(requests), nil
 }
 
 func keepDump(from, to string) error {

@@ -43,24 +43,23 @@ func TestReadSummary(t *testing.T) {
 	}
 }
 
-func TestPerRequest(t *testing.T) {
+func TestMetricPerRequest(t *testing.T) {
 	events := map[string]int64{"Ir": 9000, "I1mr": 400, "D1mr": 200, "D1mw": 100, "ILmr": 30, "DLmr": 20, "DLmw": 10}
-	got, err := perRequest(events, append([]string{"instructions"}, cacheMetrics...), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 9000 + 10×700 + 100×60 = 22000 cycles over 10 requests.
-	want := []float64{900, 40, 30, 6, 2200}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("%s = %v, want %v", append([]string{"instructions"}, cacheMetrics...)[i], got[i], want[i])
+	want := map[string]float64{"instructions": 900, "L1i misses": 40, "L1d misses": 30, "LL misses": 6, "est. cycles": 2200}
+	for _, m := range append([]metric{instructionsMetric}, cacheMetrics...) {
+		if got, err := m.perRequest(events, 10); err != nil || got != want[m.name] {
+			t.Errorf("%s = %v, %v; want %v", m.name, got, err, want[m.name])
 		}
 	}
 	// Without the cache simulation only the instructions can be had.
-	if _, err := perRequest(map[string]int64{"Ir": 9000}, cacheMetrics[:1], 10); err == nil || !strings.Contains(err.Error(), "I1mr") {
-		t.Errorf("misses from a dump without them: %v, want an error naming I1mr", err)
-	}
-	if got, err := perRequest(map[string]int64{"Ir": 9000}, []string{"instructions"}, 10); err != nil || got[0] != 900 {
+	ir := map[string]int64{"Ir": 9000}
+	if got, err := instructionsMetric.perRequest(ir, 10); err != nil || got != 900 {
 		t.Errorf("instructions alone = %v, %v; want 900", got, err)
+	}
+	for _, m := range cacheMetrics {
+		if _, err := m.perRequest(ir, 10); err == nil || !strings.Contains(err.Error(), "--cache-sim") {
+			t.Errorf("%s from a dump without misses: %v, want an error pointing at --cache-sim", m.name, err)
+		}
 	}
 }
