@@ -33,9 +33,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	now := h.now()
 	// One walk over the Cookie header serves the session lookup, the
-	// resume check and the stripping of our cookies.
-	ck := h.cookies.scan(r, h.tokens.verified.has)
-	s, src, err := h.requestSessionWith(r, now, ck.session)
+	// resume check and the stripping of our cookies; the cache entry it
+	// finds for the session token serves the token check.
+	hit := cacheHit{c: h.tokens.verified}
+	ck := h.cookies.scan(r, hit.known)
+	s, src, err := h.requestSessionWith(r, now, ck.session, hit.e)
 	if err == nil && ck.resume && h.resumeParked(w, r) {
 		need = h.requirementFor(r) // it is the original request now
 	}

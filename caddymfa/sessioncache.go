@@ -83,6 +83,18 @@ func (c *sessionCache) get(raw string) *cachedSession {
 	return e
 }
 
+// cacheHit is a lookup for a cookie walk (cookieNames.scan's known): it
+// keeps the entry it found, for parseSessionHit.
+type cacheHit struct {
+	c *sessionCache
+	e *cachedSession // of the last token asked about; nil if not cached
+}
+
+func (h *cacheHit) known(raw string) bool {
+	h.e = h.c.get(raw)
+	return h.e != nil
+}
+
 // has reports whether raw is in the cache.
 func (c *sessionCache) has(raw string) bool {
 	sh := c.shard(raw)

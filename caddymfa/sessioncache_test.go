@@ -170,6 +170,59 @@ func TestCachedSessionNotForOtherKinds(t *testing.T) {
 	g.mustRefuse("tampered signature", apiRequest(bad))
 }
 
+// The cookie walk hands the token check the cache entry it found
+// (cacheHit). An entry for another token must count for nothing: it would
+// make one token pass as another's session.
+func TestCacheHitOnlyForItsToken(t *testing.T) {
+	g := newUnitGateway(t)
+	tokA, _ := signSession(t, g.h, nil)
+	tokB, sB := signSession(t, g.h, func(s *session) { s.MFAFactor = "recovery_code" })
+	g.mustPass("A", browserRequest(tokA))
+	g.mustPass("B", browserRequest(tokB))
+	g.mustBeCached(tokA)
+	g.mustBeCached(tokB)
+
+	hit := cacheHit{c: g.h.tokens.verified}
+	if hit.known(tokA) != true || hit.e == nil || hit.e.raw != tokA {
+		t.Fatalf("known(A) kept %v, want A's entry", hit.e)
+	}
+	entryA := hit.e
+	now := g.clock.Now()
+	// A's entry offered for B: B's own session comes back.
+	s, err := g.h.tokens.parseSessionHit(tokB, benchHost, now, entryA)
+	if err != nil || s.SID != sB.SID || s.MFAFactor != "recovery_code" {
+		t.Fatalf("B with A's entry = %+v, %v; want B's session %s", s, err, sB.SID)
+	}
+	// A's entry offered for a token that is not cached at all, and not
+	// valid: refused, as without the entry.
+	bad := tokA[:len(tokA)-3] + string(rune('A'+(tokA[len(tokA)-3]-'A'+1)%26)) + tokA[len(tokA)-2:]
+	if _, err := g.h.tokens.parseSessionHit(bad, benchHost, now, entryA); err == nil {
+		t.Fatal("a tampered token verified with the entry of the token it came from")
+	}
+	// The entry still answers for its own token, with the checks of
+	// audience and (below) time.
+	if _, err := g.h.tokens.parseSessionHit(tokA, "other.example.com", now, entryA); err == nil {
+		t.Fatal("A's entry passed for another audience")
+	}
+	// A token that is not cached leaves no entry behind, so a later
+	// walk that takes it cannot carry an earlier token's entry.
+	if hit.known(bad) || hit.e != nil {
+		t.Fatalf("known(tampered) = true or kept %v", hit.e)
+	}
+	// Through the handler: two session cookies, the first not ours to
+	// take (its bytes are not a cookie value's), the second B's.
+	req := strings.Replace(browserRequest(tokB), "Cookie: ", `Cookie: __Host-mfa_session=x\y; `, 1)
+	if !strings.Contains(req, `x\y; `) {
+		t.Fatal("request not rewritten")
+	}
+	g.mustPass("second session cookie", req)
+
+	g.clock.Advance(time.Hour)
+	if _, err := g.h.tokens.parseSessionHit(tokA, benchHost, g.clock.Now(), entryA); err == nil {
+		t.Fatal("A's entry passed after its expiry")
+	}
+}
+
 func TestSessionCacheBounded(t *testing.T) {
 	now := time.Now()
 	c := newSessionCache(64)

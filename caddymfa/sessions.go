@@ -35,23 +35,24 @@ func (h *Handler) requestSession(r *http.Request) (session, int, error) {
 // requestSessionAt is requestSession at now: the hot path reads the clock
 // once per request.
 func (h *Handler) requestSessionAt(r *http.Request, now time.Time) (session, int, error) {
-	return h.requestSessionWith(r, now, h.sessionCookie(r))
+	return h.requestSessionWith(r, now, h.sessionCookie(r), nil)
 }
 
 // requestSessionWith is requestSessionAt with the session cookie's value,
-// "" for none, already found.
-func (h *Handler) requestSessionWith(r *http.Request, now time.Time, cookie string) (session, int, error) {
+// "" for none, already found, and the cache entry found for it on the
+// way (nil for none: the cache is asked again).
+func (h *Handler) requestSessionWith(r *http.Request, now time.Time, cookie string, hit *cachedSession) (session, int, error) {
 	aud := h.sessionAudience(r)
 	var firstErr error
 	if raw, ok := bearerToken(r); ok {
-		s, err := h.checkSession(r, raw, aud, now)
+		s, err := h.checkSession(r, raw, aud, now, nil)
 		if err == nil {
 			return s, fromBearer, nil
 		}
 		firstErr = err
 	}
 	if cookie != "" {
-		s, err := h.checkSession(r, cookie, aud, now)
+		s, err := h.checkSession(r, cookie, aud, now, hit)
 		if err == nil {
 			return s, fromCookie, nil
 		}
@@ -65,11 +66,11 @@ func (h *Handler) requestSessionWith(r *http.Request, now time.Time, cookie stri
 	return session{}, 0, firstErr
 }
 
-func (h *Handler) checkSession(r *http.Request, raw, aud string, now time.Time) (session, error) {
+func (h *Handler) checkSession(r *http.Request, raw, aud string, now time.Time, hit *cachedSession) (session, error) {
 	if err := h.backend.sessionsUsable(); err != nil {
 		return session{}, err
 	}
-	s, err := h.tokens.parseSessionAt(raw, aud, now)
+	s, err := h.tokens.parseSessionHit(raw, aud, now, hit)
 	if err != nil {
 		return session{}, errAuthRequired
 	}

@@ -192,7 +192,18 @@ func (tc *tokenCodec) parseSession(raw, aud string) (session, error) {
 // token that verified before comes from the cache, after the checks of
 // time and audience that the parser would make.
 func (tc *tokenCodec) parseSessionAt(raw, aud string, now time.Time) (session, error) {
-	if e := tc.verified.get(raw); e != nil && e.s.Audience == aud && e.fresh(now) {
+	return tc.parseSessionHit(raw, aud, now, nil)
+}
+
+// parseSessionHit is parseSessionAt with the cache entry the caller found
+// for raw (a cacheHit), so that the cache is not asked twice. An entry for
+// another token counts for nothing; nil asks the cache.
+func (tc *tokenCodec) parseSessionHit(raw, aud string, now time.Time, hit *cachedSession) (session, error) {
+	e := hit
+	if e == nil || e.raw != raw {
+		e = tc.verified.get(raw)
+	}
+	if e != nil && e.s.Audience == aud && e.fresh(now) {
 		return e.s, nil
 	}
 	var c sessionClaims
@@ -225,7 +236,7 @@ func (tc *tokenCodec) parseSessionAt(raw, aud string, now time.Time) (session, e
 	if c.NotBefore != nil {
 		return s, nil // we never issue one; such a token is not worth caching
 	}
-	e := &cachedSession{
+	e = &cachedSession{
 		raw:       strings.Clone(raw), // not a slice of the whole Cookie header
 		notBefore: c.IssuedAt.Add(-tokenLeeway),
 		notAfter:  c.ExpiresAt.Add(tokenLeeway),
