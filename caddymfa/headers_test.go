@@ -137,3 +137,40 @@ func TestDefaultHeadersAreAutheliasFour(t *testing.T) {
 		}
 	}
 }
+
+// namesIdentityHeader splits Connection lines by hand on the hot path; it
+// must find exactly what a plain split and trim of every token finds.
+func TestNamesIdentityHeader(t *testing.T) {
+	h := newBenchHandler(t, nil)
+	reference := func(lines []string) bool {
+		for _, line := range lines {
+			for _, tok := range strings.Split(line, ",") {
+				if h.isIdentityHeader(strings.TrimSpace(tok)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, c := range []struct {
+		lines []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{""}, false},
+		{[]string{"keep-alive"}, false},
+		{[]string{"close, Remote-User"}, true},
+		{[]string{"Remote-User"}, true},
+		{[]string{"remote_user,close"}, true},
+		{[]string{"keep-alive", " REMOTE-GROUPS "}, true},
+		{[]string{",,, ,Remote-Email,"}, true},
+		{[]string{"Remote-Users, Remote-Use, X-Remote-User"}, false},
+		{[]string{"close,\tRemote-Name\t"}, true},
+		{[]string{"Upgrade, keep-alive,"}, false},
+		{[]string{"Remote-Mfa-Methods"}, true},
+	} {
+		if got := h.namesIdentityHeader(c.lines); got != c.want || got != reference(c.lines) {
+			t.Errorf("namesIdentityHeader(%q) = %v, want %v (reference %v)", c.lines, got, c.want, reference(c.lines))
+		}
+	}
+}
