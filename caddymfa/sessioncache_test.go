@@ -183,7 +183,7 @@ func TestCacheHitOnlyForItsToken(t *testing.T) {
 	g.mustBeCached(tokB)
 
 	hit := cacheHit{c: g.h.tokens.verified}
-	if hit.known(tokA) != true || hit.e == nil || hit.e.raw != tokA {
+	if !hit.known(tokA) || hit.e == nil || hit.e.raw != tokA {
 		t.Fatalf("known(A) kept %v, want A's entry", hit.e)
 	}
 	entryA := hit.e

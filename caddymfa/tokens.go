@@ -185,19 +185,15 @@ func (tc *tokenCodec) issueSession(s session) (string, error) {
 
 // parseSession verifies a session token for audience aud.
 func (tc *tokenCodec) parseSession(raw, aud string) (session, error) {
-	return tc.parseSessionAt(raw, aud, tc.now())
+	return tc.parseSessionHit(raw, aud, tc.now(), nil)
 }
 
-// parseSessionAt is parseSession when the caller has read the clock. A
+// parseSessionHit is parseSession when the caller has read the clock. A
 // token that verified before comes from the cache, after the checks of
-// time and audience that the parser would make.
-func (tc *tokenCodec) parseSessionAt(raw, aud string, now time.Time) (session, error) {
-	return tc.parseSessionHit(raw, aud, now, nil)
-}
-
-// parseSessionHit is parseSessionAt with the cache entry the caller found
-// for raw (a cacheHit), so that the cache is not asked twice. An entry for
-// another token counts for nothing; nil asks the cache.
+// time and audience that the parser would make. hit is the cache entry
+// the caller found for raw (a cacheHit), so that the cache is not asked
+// twice; an entry for another token counts for nothing, nil asks the
+// cache.
 func (tc *tokenCodec) parseSessionHit(raw, aud string, now time.Time, hit *cachedSession) (session, error) {
 	e := hit
 	if e == nil || e.raw != raw {
