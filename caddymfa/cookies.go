@@ -125,12 +125,7 @@ func (cn cookieNames) scanLine(line string, sc *cookieScan, known func(string) b
 			case name == cn.session && !sc.found:
 				// The first valid one counts, even if empty, as for
 				// findCookie and net/http.
-				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-					v = v[1 : len(v)-1]
-				}
-				if known != nil && known(v) || validCookieValue(v) {
-					sc.session, sc.found = v, true
-				}
+				sc.session, sc.found = acceptCookieValue(v, known)
 			case name == resumeCookie:
 				sc.resume = true
 			}
@@ -182,10 +177,7 @@ func findCookie(r *http.Request, name string, known func(string) bool) string {
 			if part == "" || textproto.TrimString(n) != name {
 				continue
 			}
-			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if known != nil && known(v) || validCookieValue(v) {
+			if v, ok := acceptCookieValue(v, known); ok {
 				return v
 			}
 		}
@@ -227,6 +219,19 @@ func nextCookie(line string, off int) (part string, start, next int) {
 
 // isSpace is textproto's idea of space around header parts.
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// acceptCookieValue unquotes a cookie's raw value and reports whether it
+// is one net/http would read: its bytes are valid, or known (when given)
+// vouches for it.
+func acceptCookieValue(v string, known func(string) bool) (string, bool) {
+	if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if known != nil && known(v) || validCookieValue(v) {
+		return v, true
+	}
+	return "", false
+}
 
 // validCookieValue checks the bytes of an unquoted cookie value, as
 // net/http does.

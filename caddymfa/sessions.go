@@ -29,18 +29,13 @@ func (h *Handler) expiry(s session, now time.Time) time.Time {
 // requestSession finds and verifies the session of r: a bearer token if
 // one is ours, else the session cookie.
 func (h *Handler) requestSession(r *http.Request) (session, int, error) {
-	return h.requestSessionAt(r, h.now())
+	return h.requestSessionWith(r, h.now(), h.sessionCookie(r), nil)
 }
 
-// requestSessionAt is requestSession at now: the hot path reads the clock
-// once per request.
-func (h *Handler) requestSessionAt(r *http.Request, now time.Time) (session, int, error) {
-	return h.requestSessionWith(r, now, h.sessionCookie(r), nil)
-}
-
-// requestSessionWith is requestSessionAt with the session cookie's value,
-// "" for none, already found, and the cache entry found for it on the
-// way (nil for none: the cache is asked again).
+// requestSessionWith is requestSession at now (the hot path reads the
+// clock once per request) with the session cookie's value, "" for none,
+// already found, and the cache entry found for it on the way (nil for
+// none: the cache is asked again).
 func (h *Handler) requestSessionWith(r *http.Request, now time.Time, cookie string, hit *cachedSession) (session, int, error) {
 	aud := h.sessionAudience(r)
 	var firstErr error
