@@ -276,11 +276,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.checkSecondFactor(r.Context(), r, p.User, in)
-	if err != nil {
-		return err
-	}
-	s, tok, err := h.finishPending(r, p, v)
+	v, s, tok, err := h.signInWithCode(r, p, in)
 	if err != nil {
 		return err
 	}

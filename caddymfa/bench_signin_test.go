@@ -45,8 +45,7 @@ func BenchmarkSignInVerify(b *testing.B) {
 			clock = clk.Now
 			b.Cleanup(func() { clock = time.Now })
 			h := newBenchHandler(b, func(h *Handler) { h.StoreRaw = json.RawMessage(st.json(b)) })
-			counter := &countingStore{Store: h.backend.Store}
-			h.backend.Store = counter
+			counter := countWrites(h)
 			secret := enrollBench(b, h, "alice")
 
 			lat := make([]time.Duration, 0, b.N)
@@ -116,6 +115,12 @@ func enrollBench(tb testing.TB, h *Handler, user string) []byte {
 // signInRequest is the second step of alice's sign-in at time at: the
 // mfa_token her password got her, and the code her app shows.
 func signInRequest(tb testing.TB, h *Handler, secret []byte, at time.Time) string {
+	p := totp.DefaultParams()
+	return signInRequestWith(tb, h, totp.Code(secret, totp.Step(at, p), p), at)
+}
+
+// signInRequestWith is signInRequest with code as the code sent.
+func signInRequestWith(tb testing.TB, h *Handler, code string, at time.Time) string {
 	tok, err := h.tokens.issuePending(pending{
 		User: "alice", ID: newID(), Audience: benchHost,
 		ExpiresAt: at.Add(defaultPendingLifetime), AuthTime: at, AMR: []string{"pwd"},
@@ -123,8 +128,7 @@ func signInRequest(tb testing.TB, h *Handler, secret []byte, at time.Time) strin
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := totp.DefaultParams()
-	body := fmt.Sprintf(`{"mfa_token":%q,"code":%q}`, tok, totp.Code(secret, totp.Step(at, p), p))
+	body := fmt.Sprintf(`{"mfa_token":%q,"code":%q}`, tok, code)
 	return "POST /_mfa/api/v1/verify HTTP/1.1\r\n" +
 		"Host: " + benchHost + "\r\n" +
 		"User-Agent: mfa-cli/1.0\r\n" +
@@ -132,6 +136,29 @@ func signInRequest(tb testing.TB, h *Handler, secret []byte, at time.Time) strin
 		"Content-Type: application/json\r\n" +
 		fmt.Sprintf("Content-Length: %d\r\n", len(body)) +
 		"\r\n" + body
+}
+
+// countWrites puts a countingStore in front of h's store, keeping its
+// CountAndStart if it has one.
+func countWrites(h *Handler) *countingStore {
+	c := &countingStore{Store: h.backend.Store}
+	h.backend.Store = c
+	if cs, ok := c.Store.(store.CountingStarter); ok {
+		h.backend.Store = &countingStarter{countingStore: c, cs: cs}
+	}
+	return c
+}
+
+// countingStarter is a countingStore of a store.CountingStarter.
+type countingStarter struct {
+	*countingStore
+	cs store.CountingStarter
+}
+
+func (c *countingStarter) CountAndStart(ctx context.Context, key string, now time.Time, p store.LockPolicy,
+	check func(store.Attempt) (*store.SessionStart, error)) (store.Attempt, error) {
+	c.writes.Add(1)
+	return c.cs.CountAndStart(ctx, key, now, p, check)
 }
 
 // countingStore counts the store calls of the operations it wraps.

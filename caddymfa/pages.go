@@ -329,6 +329,24 @@ func (h *Handler) finishFlow(w http.ResponseWriter, r *http.Request, st flowStat
 	return nil
 }
 
+// passCode checks a code the flow's form sent and ends the flow: a
+// signed-in user's session is refreshed, a sign-in starts its session.
+func (h *Handler) passCode(w http.ResponseWriter, r *http.Request, st flowState, in codeInput) (verified, error) {
+	if st.session != nil {
+		v, err := h.checkSecondFactor(r.Context(), r, st.User, in)
+		if err != nil {
+			return verified{}, err
+		}
+		return v, h.finishFlow(w, r, st, v)
+	}
+	v, s, tok, err := h.signInWithCode(r, st.pending, in)
+	if err != nil {
+		return verified{}, err
+	}
+	h.setSessionCookie(w, tok, s)
+	return v, nil
+}
+
 func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) error {
 	form, returnTo, err := h.readForm(w, r)
 	if err != nil {
@@ -338,15 +356,12 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return h.showFlow(w, r, returnTo, errInvalidMFAToken)
 	}
-	v, err := h.checkSecondFactor(r.Context(), r, st.User, codeInput{
+	v, err := h.passCode(w, r, st, codeInput{
 		Code:         form.Get("code"),
 		RecoveryCode: form.Get("recovery_code"),
 		FactorID:     form.Get("factor_id"),
 	})
 	if err != nil {
-		return h.showFlow(w, r, returnTo, err)
-	}
-	if err := h.finishFlow(w, r, st, v); err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
 	if form.Get("remember_device") == "1" && st.session == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor/recovery"
@@ -155,11 +156,13 @@ func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user s
 	if err != nil {
 		return verified{}, err
 	}
+	return h.checkParsed(ctx, r, user, in)
+}
+
+// checkParsed is checkSecondFactor after parseCode.
+func (h *Handler) checkParsed(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	now := h.now()
-	kind := factor.TypeTOTP
-	if in.RecoveryCode != "" {
-		kind = factor.TypeRecoveryCode
-	}
+	kind := codeKind(in)
 	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
 		return verified{}, err
 	}
@@ -169,23 +172,16 @@ func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user s
 		return verified{}, unavailable(err)
 	}
 	f := h.secondFactors[kind]
-	switch {
-	case !st.Allowed:
-		h.auditEvent(r, "lockout", user, kind, "locked")
-		return verified{}, rateLimited(st.LockedUntil.Sub(now))
-	case st.HardLocked && !f.Unlocks():
-		h.auditEvent(r, "lockout", user, kind, "hard_locked")
-		return verified{}, errAccountLocked
+	if reason := lockReason(st, f, false); reason != "" {
+		return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
 	}
-	windowKey := h.attemptKey("mfa30", user)
 	if !f.Unlocks() {
-		wst, err := h.backend.Attempts(ctx, windowKey, now)
+		wst, err := h.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
 		if err != nil {
 			return verified{}, unavailable(err)
 		}
-		if wst.Locked(now) {
-			h.auditEvent(r, "lockout", user, kind, "window_locked")
-			return verified{}, errAccountLocked
+		if reason := lockReason(st, f, wst.Locked(now)); reason != "" {
+			return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
 		}
 	}
 
@@ -194,13 +190,7 @@ func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user s
 	observe()
 	if err != nil {
 		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
-			h.countIPFailure(ctx, r, now)
-			if !f.Unlocks() {
-				if _, err := h.backend.CountAttempt(ctx, windowKey, now, h.limits.window); err != nil {
-					h.logStoreError("counting a failed code", err)
-				}
-			}
-			h.auditEvent(r, "challenge", user, kind, "failure")
+			h.codeFailed(ctx, r, user, f, now)
 		}
 		return verified{}, err
 	}
@@ -212,18 +202,163 @@ func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user s
 	return v, nil
 }
 
+// errLockedOut is signInWithCode's check refusing a counted attempt that
+// may not be evaluated; the reason travels beside it.
+var errLockedOut = errors.New("attempt refused by the lock policy")
+
+// signInWithCode checks a code for the sign-in p and starts the session
+// it earns. On a store that can count the attempt and start the session in
+// one write (store.CountingStarter), a TOTP code is checked inside that
+// write, after its attempt is counted: the same guarantee as
+// checkSecondFactor's (no more codes evaluated than the lock policy
+// allows, however many race) with one commit instead of two. Recovery
+// codes, spent by a write of their own, take the two-write way.
+func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (verified, session, string, error) {
+	ctx := r.Context()
+	in, err := h.parseCode(in)
+	if err != nil {
+		return verified{}, session{}, "", err
+	}
+	cs, ok := h.backend.Store.(store.CountingStarter)
+	if !ok || codeKind(in) != factor.TypeTOTP {
+		v, err := h.checkParsed(ctx, r, p.User, in)
+		if err != nil {
+			return verified{}, session{}, "", err
+		}
+		s, tok, err := h.finishPending(r, p, v)
+		return v, s, tok, err
+	}
+
+	user, kind, now := p.User, factor.TypeTOTP, h.now()
+	f := h.secondFactors[kind]
+	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
+		return verified{}, session{}, "", err
+	}
+	wst, err := h.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
+	if err != nil {
+		return verified{}, session{}, "", unavailable(err)
+	}
+	began := time.Now()
+	keys, err := h.totpKeys(ctx, user, in.FactorID)
+	if err != nil {
+		return verified{}, session{}, "", err
+	}
+	opening := time.Since(began)
+
+	key := h.attemptKey("mfa", user)
+	v := verified{Type: kind, counter: key}
+	ns := newSession{User: user, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, kind), MFAFactor: kind, ResetAttempts: []string{key}}
+	ns.spendToken(p)
+	s, start := h.prepareSession(r, ns)
+	var reason string
+	var matching time.Duration // zero: the code was not evaluated
+	st, err := cs.CountAndStart(ctx, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
+		matching = 0
+		if reason = lockReason(st, f, wst.Locked(now)); reason != "" {
+			return nil, errLockedOut
+		}
+		began := time.Now()
+		m, err := h.matchTOTP(keys, in.Code)
+		matching = max(time.Since(began), 1)
+		if err != nil {
+			return nil, err
+		}
+		v.FactorID, v.step = m.FactorID, m.step
+		start.Step = m.step
+		return &start, nil
+	})
+	if matching > 0 {
+		observeVerification(kind, opening+matching)
+	}
+	switch {
+	case err == errLockedOut:
+		return verified{}, session{}, "", h.refuseLocked(r, user, kind, reason, st, now)
+	case err == errInvalidCode:
+		h.codeFailed(ctx, r, user, f, now)
+		return verified{}, session{}, "", err
+	}
+	s, tok, err := h.sessionStarted(r, s, v.step, err)
+	if err != nil {
+		return verified{}, session{}, "", err
+	}
+	h.auditEvent(r, "challenge", user, kind, "success")
+	return v, s, tok, nil
+}
+
+// codeKind is the factor type of a parsed code.
+func codeKind(in codeInput) string {
+	if in.RecoveryCode != "" {
+		return factor.TypeRecoveryCode
+	}
+	return factor.TypeTOTP
+}
+
+// lockReason says why a counted attempt st may not be evaluated for
+// factor f, or "" when it may: the account is locked for now, it reached
+// the hard cap (which only some factors unlock), or the long window of
+// failures (windowLocked) is locked.
+func lockReason(st store.Attempt, f secondFactor, windowLocked bool) string {
+	switch {
+	case !st.Allowed:
+		return "locked"
+	case st.HardLocked && !f.Unlocks():
+		return "hard_locked"
+	case windowLocked && !f.Unlocks():
+		return "window_locked"
+	}
+	return ""
+}
+
+// refuseLocked audits and answers an attempt refused for reason.
+func (h *Handler) refuseLocked(r *http.Request, user, kind, reason string, st store.Attempt, now time.Time) error {
+	h.auditEvent(r, "lockout", user, kind, reason)
+	if reason == "locked" {
+		return rateLimited(st.LockedUntil.Sub(now))
+	}
+	return errAccountLocked
+}
+
+// codeFailed records a wrong code of factor f: a failure of the client
+// IP, one more in the long window of failures, and the audit event.
+func (h *Handler) codeFailed(ctx context.Context, r *http.Request, user string, f secondFactor, now time.Time) {
+	h.countIPFailure(ctx, r, now)
+	if !f.Unlocks() {
+		if _, err := h.backend.CountAttempt(ctx, h.attemptKey("mfa30", user), now, h.limits.window); err != nil {
+			h.logStoreError("counting a failed code", err)
+		}
+	}
+	h.auditEvent(r, "challenge", user, f.Type(), "failure")
+}
+
 // checkTOTP tries the code against the user's authenticators (or the one
 // named) and returns the matched time step, for the caller to spend: a
 // step at or below the one stored is refused here, a request racing for
 // the same step loses when it is spent.
 func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (verified, error) {
-	active, err := h.activeFactors(ctx, user)
+	keys, err := h.totpKeys(ctx, user, in.FactorID)
 	if err != nil {
 		return verified{}, err
 	}
-	now := h.now()
+	return h.matchTOTP(keys, in.Code)
+}
+
+// totpKey is an authenticator's secret, opened, with its last used step.
+type totpKey struct {
+	factorID string
+	secret   []byte
+	lastStep int64
+}
+
+// totpKeys opens the secrets of user's authenticators (or of the one
+// named), for matchTOTP.
+func (h *Handler) totpKeys(ctx context.Context, user, factorID string) ([]totpKey, error) {
+	active, err := h.activeFactors(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var keys []totpKey
 	for _, f := range active {
-		if f.Type != factor.TypeTOTP || (in.FactorID != "" && f.ID != in.FactorID) {
+		if f.Type != factor.TypeTOTP || (factorID != "" && f.ID != factorID) {
 			continue
 		}
 		secret, err := h.ring.Open(f.Secret, []byte(user))
@@ -231,11 +366,21 @@ func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (ver
 			h.logStoreError("opening a factor secret", err)
 			continue
 		}
-		step, err := totp.Verify(secret, in.Code, now, f.LastStep, h.totp)
+		keys = append(keys, totpKey{factorID: f.ID, secret: secret, lastStep: f.LastStep})
+	}
+	return keys, nil
+}
+
+// matchTOTP tries code against keys at the handler's clock. It touches
+// neither the store nor the log, so a store may run it inside a write.
+func (h *Handler) matchTOTP(keys []totpKey, code string) (verified, error) {
+	now := h.now()
+	for _, k := range keys {
+		step, err := totp.Verify(k.secret, code, now, k.lastStep, h.totp)
 		if err != nil {
 			continue
 		}
-		return verified{Type: factor.TypeTOTP, FactorID: f.ID, step: store.StepUse{FactorID: f.ID, Step: step}}, nil
+		return verified{Type: factor.TypeTOTP, FactorID: k.factorID, step: store.StepUse{FactorID: k.factorID, Step: step}}, nil
 	}
 	return verified{}, errInvalidCode
 }

@@ -43,6 +43,13 @@ func (ns *newSession) spendToken(p pending) {
 // startSession records and signs a new session: a new sid on every
 // sign-in, so a token held before it (fixation) is worth nothing.
 func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSession) (session, string, error) {
+	s, start := h.prepareSession(r, ns)
+	return h.sessionStarted(r, s, ns.Step, h.backend.StartSession(ctx, start))
+}
+
+// prepareSession describes the session ns starts: its token's claims and
+// the write that records it.
+func (h *Handler) prepareSession(r *http.Request, ns newSession) (session, store.SessionStart) {
 	now := h.now()
 	s := session{
 		User:        ns.User,
@@ -66,7 +73,7 @@ func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSessi
 	if !s.GraceUntil.IsZero() && s.GraceUntil.Before(s.ExpiresAt) {
 		s.ExpiresAt = s.GraceUntil
 	}
-	err := h.backend.StartSession(ctx, store.SessionStart{
+	return s, store.SessionStart{
 		Session: store.Session{
 			ID:        s.SID,
 			User:      ns.User,
@@ -81,11 +88,16 @@ func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSessi
 		OnceExpiresAt: ns.OnceExpiresAt,
 		Step:          ns.Step,
 		ResetAttempts: ns.ResetAttempts,
-	})
+	}
+}
+
+// sessionStarted answers the store's err on writing s, which spent step
+// (if any), and signs s when it was written.
+func (h *Handler) sessionStarted(r *http.Request, s session, step store.StepUse, err error) (session, string, error) {
 	switch {
-	case errors.Is(err, store.ErrStepUsed), ns.Step.FactorID != "" && errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrStepUsed), step.FactorID != "" && errors.Is(err, store.ErrNotFound):
 		// A racing request spent the code's step, or the factor went.
-		return session{}, "", h.stepRefused(r, ns.User, err)
+		return session{}, "", h.stepRefused(r, s.User, err)
 	case errors.Is(err, store.ErrReplay):
 		return session{}, "", errInvalidMFAToken
 	case err != nil:

@@ -261,6 +261,28 @@ type RevocationFeed interface {
 	WatchRevocations(ctx context.Context, fn func(Revocation), resync func()) error
 }
 
+// CountingStarter is implemented by stores that can count an attempt and
+// start the session it earns in one atomic write (for a file store, one
+// commit instead of two, and half the fsyncs of a sign-in).
+type CountingStarter interface {
+	// CountAndStart counts one attempt against key under policy, as
+	// CountAttempt would, calls check with the counted state and, when
+	// check answers a start, writes it as StartSession would, all in one
+	// atomic write. It returns the counted state and:
+	//   - check's error, as check returned it, when check refuses; the
+	//     attempt stays counted;
+	//   - StartSession's answers (ErrReplay, ErrStepUsed, ErrNotFound,
+	//     ErrInvalid) when the start is refused; the attempt stays
+	//     counted and nothing of the start is written;
+	//   - a store error, when nothing was written.
+	//
+	// check runs inside the write, so concurrent writers wait for it: it
+	// must be quick, must not call the store, and may run more than once
+	// (its last answer counts).
+	CountAndStart(ctx context.Context, key string, now time.Time, policy LockPolicy,
+		check func(Attempt) (*SessionStart, error)) (Attempt, error)
+}
+
 // Revocation kills one session (SessionID set) or every session of User
 // issued before NotBefore (SessionID empty). It is kept until ExpiresAt,
 // after which no token it covers can be valid any more.

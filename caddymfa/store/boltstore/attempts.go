@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,6 +35,53 @@ func (s *Store) CountAttempt(ctx context.Context, key string, now time.Time, pol
 	})
 	if err != nil {
 		return store.Attempt{}, err
+	}
+	return next, nil
+}
+
+// CountAndStart counts one attempt against key and, when check answers a
+// start, writes it in the same transaction: a sign-in's one commit.
+func (s *Store) CountAndStart(ctx context.Context, key string, now time.Time, policy store.LockPolicy,
+	check func(store.Attempt) (*store.SessionStart, error)) (store.Attempt, error) {
+	const op = "count and start"
+	if err := checkKeys("attempt key", key); err != nil {
+		return store.Attempt{}, invalid(op, err)
+	}
+	clock := s.now()
+	var next store.Attempt
+	var refused, outcome error
+	err := s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
+		refused, outcome = nil, nil
+		b := tx.Bucket(bucketAttempts)
+		prev, err := loadAttempt(b, key, now)
+		if err != nil {
+			return nil, err
+		}
+		next = policy.Next(prev, now)
+		if err := putJSON(b, []byte(key), attemptRecord{Attempt: next, ForgetAt: policy.ForgetAt(next)}); err != nil {
+			return nil, err
+		}
+		start, err := check(next)
+		switch {
+		case err != nil:
+			refused = err
+			return nil, nil
+		case start == nil:
+			return nil, nil
+		}
+		if outcome = start.Check(); outcome != nil {
+			return nil, nil
+		}
+		outcome, err = startSession(tx, *start, clock)
+		return nil, err
+	})
+	switch {
+	case err != nil:
+		return store.Attempt{}, err
+	case refused != nil:
+		return next, refused
+	case outcome != nil:
+		return next, fmt.Errorf("boltstore: %s: %w", op, outcome)
 	}
 	return next, nil
 }

@@ -45,7 +45,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store           = (*Store)(nil)
+	_ store.CountingStarter = (*Store)(nil)
+)
 
 var (
 	bucketFactors      = []byte("factors")

@@ -66,37 +66,42 @@ func (s *Store) StartSession(ctx context.Context, start store.SessionStart) erro
 	}
 	now := s.now()
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
-		// Every refusal returns before anything is written: an outcome
-		// (not an error) still commits, and there must be nothing to
-		// commit. The key is looked at first, so a spent key is the answer
-		// even when the step was spent too.
-		var puts []func() error
-		if start.OnceKey != "" {
-			put, outcome, err := onceToUse(tx, start.OnceKey, start.OnceExpiresAt, now)
-			if outcome != nil || err != nil {
-				return outcome, err
-			}
-			puts = append(puts, put)
-		}
-		if start.Step.FactorID != "" {
-			put, outcome, err := stepToUse(tx, start.Session.User, start.Step.FactorID, start.Step.Step, now)
-			if outcome != nil || err != nil {
-				return outcome, err
-			}
-			puts = append(puts, put)
-		}
-		for _, put := range puts {
-			if err := put(); err != nil {
-				return nil, err
-			}
-		}
-		for _, k := range start.ResetAttempts {
-			if err := tx.Bucket(bucketAttempts).Delete([]byte(k)); err != nil {
-				return nil, err
-			}
-		}
-		return nil, saveSession(tx, start.Session, now)
+		return startSession(tx, start, now)
 	})
+}
+
+// startSession is StartSession inside tx, start already checked.
+func startSession(tx *bolt.Tx, start store.SessionStart, now time.Time) (outcome, err error) {
+	// Every refusal returns before anything is written: an outcome (not
+	// an error) still commits, and the start must add nothing to it. The
+	// key is looked at first, so a spent key is the answer even when the
+	// step was spent too.
+	var puts []func() error
+	if start.OnceKey != "" {
+		put, outcome, err := onceToUse(tx, start.OnceKey, start.OnceExpiresAt, now)
+		if outcome != nil || err != nil {
+			return outcome, err
+		}
+		puts = append(puts, put)
+	}
+	if start.Step.FactorID != "" {
+		put, outcome, err := stepToUse(tx, start.Session.User, start.Step.FactorID, start.Step.Step, now)
+		if outcome != nil || err != nil {
+			return outcome, err
+		}
+		puts = append(puts, put)
+	}
+	for _, put := range puts {
+		if err := put(); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range start.ResetAttempts {
+		if err := tx.Bucket(bucketAttempts).Delete([]byte(k)); err != nil {
+			return nil, err
+		}
+	}
+	return nil, saveSession(tx, start.Session, now)
 }
 
 // Sessions lists user's sessions in force at now, by CreatedAt, then ID.

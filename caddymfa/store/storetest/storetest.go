@@ -56,6 +56,12 @@ func Run(t *testing.T, h Harness) {
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
 	}
+	if _, ok := h.Open(t).(store.CountingStarter); ok {
+		groups = append(groups, struct {
+			name string
+			test func(*testing.T, Harness)
+		}{"CountAndStart", testCountAndStart})
+	}
 	if h.Reopen != nil {
 		groups = append(groups, struct {
 			name string
