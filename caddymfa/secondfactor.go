@@ -207,20 +207,19 @@ func (h *Handler) checkParsed(ctx context.Context, r *http.Request, user string,
 var errLockedOut = errors.New("attempt refused by the lock policy")
 
 // signInWithCode checks a code for the sign-in p and starts the session
-// it earns. On a store that can count the attempt and start the session in
-// one write (store.CountingStarter), a TOTP code is checked inside that
-// write, after its attempt is counted: the same guarantee as
-// checkSecondFactor's (no more codes evaluated than the lock policy
-// allows, however many race) with one commit instead of two. Recovery
-// codes, spent by a write of their own, take the two-write way.
+// it earns. A TOTP code is checked between counting its attempt and
+// starting the session (store.CountAndStart): inside one write on a store
+// that can (a file store's one commit instead of two), else between two.
+// Either way it keeps checkSecondFactor's guarantee: no more codes
+// evaluated than the lock policy allows, however many race. Recovery
+// codes, spent by a write of their own, take checkSecondFactor's way.
 func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (verified, session, string, error) {
 	ctx := r.Context()
 	in, err := h.parseCode(in)
 	if err != nil {
 		return verified{}, session{}, "", err
 	}
-	cs, ok := h.backend.Store.(store.CountingStarter)
-	if !ok || codeKind(in) != factor.TypeTOTP {
+	if codeKind(in) != factor.TypeTOTP {
 		v, err := h.checkParsed(ctx, r, p.User, in)
 		if err != nil {
 			return verified{}, session{}, "", err
@@ -252,7 +251,7 @@ func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (veri
 	s, start := h.prepareSession(r, ns)
 	var reason string
 	var matching time.Duration // zero: the code was not evaluated
-	st, err := cs.CountAndStart(ctx, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
+	st, err := store.CountAndStart(ctx, h.backend.Store, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
 		matching = 0
 		if reason = lockReason(st, f, wst.Locked(now)); reason != "" {
 			return nil, errLockedOut

@@ -283,6 +283,27 @@ type CountingStarter interface {
 		check func(Attempt) (*SessionStart, error)) (Attempt, error)
 }
 
+// CountAndStart is s.CountAndStart when s is a CountingStarter, and
+// otherwise the same in two writes: CountAttempt, check, then StartSession
+// when check answers a start. Either way the attempt is counted before
+// check runs, and the answers are CountingStarter's; only a refused start
+// may have spent its key or step first, as StartSession allows.
+func CountAndStart(ctx context.Context, s Store, key string, now time.Time, policy LockPolicy,
+	check func(Attempt) (*SessionStart, error)) (Attempt, error) {
+	if cs, ok := s.(CountingStarter); ok {
+		return cs.CountAndStart(ctx, key, now, policy, check)
+	}
+	st, err := s.CountAttempt(ctx, key, now, policy)
+	if err != nil {
+		return Attempt{}, err
+	}
+	start, err := check(st)
+	if err != nil || start == nil {
+		return st, err
+	}
+	return st, s.StartSession(ctx, *start)
+}
+
 // Revocation kills one session (SessionID set) or every session of User
 // issued before NotBefore (SessionID empty). It is kept until ExpiresAt,
 // after which no token it covers can be valid any more.

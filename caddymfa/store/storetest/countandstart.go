@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -10,18 +11,19 @@ import (
 	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
 
-// testCountAndStart holds a store.CountingStarter to CountAttempt followed
-// by StartSession, in one write: the count always stays, the start only
-// when check asks for it and it is not refused.
+// testCountAndStart holds store.CountAndStart (a store's own, in one
+// write, or CountAttempt then StartSession) to its contract: the count
+// always stays, the start only when check asks for it and it is not
+// refused.
 func testCountAndStart(t *testing.T, h Harness) {
 	t0 := wallClock()
 	future := t0.Add(time.Hour)
 	ctx := t.Context()
-	open := func(t *testing.T) (store.Store, store.CountingStarter) {
+	open := func(t *testing.T) (store.Store, countingStarter) {
 		t.Helper()
 		s := h.Open(t)
 		mustOK(t, s.SaveFactor(ctx, "alice", factor("f1", t0)), "SaveFactor")
-		return s, s.(store.CountingStarter)
+		return s, countingStarter{s}
 	}
 	start := func(id string, step int64) *store.SessionStart {
 		return &store.SessionStart{
@@ -165,6 +167,11 @@ func testCountAndStart(t *testing.T, h Harness) {
 				if n := sessions(t, s); n != 0 {
 					t.Fatalf("a refused start saved %d sessions", n)
 				}
+				// Only a start in one write is sure to leave the rest
+				// unspent (see StartSession).
+				if _, ok := s.(store.CountingStarter); !ok {
+					return
+				}
 				if !keySpent {
 					mustOK(t, s.UseOnce(ctx, st.OnceKey, future), "UseOnce of the key of a refused start")
 				}
@@ -220,4 +227,12 @@ func testCountAndStart(t *testing.T, h Harness) {
 			t.Fatalf("racing starts with one step saved %d sessions, want 1", n)
 		}
 	})
+}
+
+// countingStarter calls store.CountAndStart on its store.
+type countingStarter struct{ s store.Store }
+
+func (c countingStarter) CountAndStart(ctx context.Context, key string, now time.Time, policy store.LockPolicy,
+	check func(store.Attempt) (*store.SessionStart, error)) (store.Attempt, error) {
+	return store.CountAndStart(ctx, c.s, key, now, policy, check)
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 		{"Revocations", testRevocations},
 		{"UseOnce", testUseOnce},
 		{"StartSession", testStartSession},
+		{"CountAndStart", testCountAndStart},
 		{"FirstSeen", testFirstSeen},
 		{"Devices", testDevices},
 		{"TouchDevice", testTouchDevice},
@@ -55,12 +56,6 @@ func Run(t *testing.T, h Harness) {
 		{"Keys", testKeys},
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
-	}
-	if _, ok := h.Open(t).(store.CountingStarter); ok {
-		groups = append(groups, struct {
-			name string
-			test func(*testing.T, Harness)
-		}{"CountAndStart", testCountAndStart})
 	}
 	if h.Reopen != nil {
 		groups = append(groups, struct {
