@@ -29,6 +29,10 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 		metrics = append(metrics, cacheMetrics...)
 		fmt.Println("with simulated caches: L1 misses (instruction, data), last-level misses, cycles estimated as instructions + 10 × L1 misses + 100 × last-level misses")
 	}
+	if o.branchSim {
+		metrics = append(metrics, branchMetrics...)
+		fmt.Println("with simulated branch prediction: mispredicted conditional and indirect branches")
+	}
 	// counts[site][metric] holds one figure per round, per request.
 	counts := map[string]map[string][]float64{}
 	err := eachRound(o, sites, header, func(round int, s site, h []string) error {
@@ -90,21 +94,28 @@ func countInstructions(sites [3]site, header func() ([]string, error), o options
 // callgrindArgs are the options Caddy runs under callgrind with; nil when
 // it runs on its own.
 func callgrindArgs(o options) []string {
-	switch {
-	case o.instructions == 0:
+	if o.instructions == 0 {
 		return nil
-	case o.cacheSim:
-		return []string{"--cache-sim=yes"}
 	}
-	return []string{}
+	args := []string{}
+	if o.cacheSim {
+		args = append(args, "--cache-sim=yes")
+	}
+	if o.branchSim {
+		args = append(args, "--branch-sim=yes")
+	}
+	return args
 }
 
 // A metric is a weighted sum of callgrind's event counts. Its events: Ir
 // instructions; I1mr, D1mr, D1mw first-level misses (instruction read,
-// data read and write); ILmr, DLmr, DLmw last-level misses.
+// data read and write); ILmr, DLmr, DLmw last-level misses; Bcm, Bim
+// mispredicted conditional and indirect branches. flag is the mfabench
+// option that makes callgrind count them.
 type metric struct {
 	name  string
 	terms []term
+	flag  string
 }
 
 type term struct {
@@ -112,16 +123,24 @@ type term struct {
 	weight int64
 }
 
-var instructionsMetric = metric{"instructions", []term{{"Ir", 1}}}
+var instructionsMetric = metric{"instructions", []term{{"Ir", 1}}, "-instructions"}
 
 // cacheMetrics are what -cache-sim adds to the instruction count. The
 // estimate of cycles weighs the events as KCachegrind's "cycle
 // estimation" does without branch simulation.
 var cacheMetrics = []metric{
-	{"L1i misses", []term{{"I1mr", 1}}},
-	{"L1d misses", []term{{"D1mr", 1}, {"D1mw", 1}}},
-	{"LL misses", []term{{"ILmr", 1}, {"DLmr", 1}, {"DLmw", 1}}},
-	{"est. cycles", []term{{"Ir", 1}, {"I1mr", 10}, {"D1mr", 10}, {"D1mw", 10}, {"ILmr", 100}, {"DLmr", 100}, {"DLmw", 100}}},
+	{"L1i misses", []term{{"I1mr", 1}}, "-cache-sim"},
+	{"L1d misses", []term{{"D1mr", 1}, {"D1mw", 1}}, "-cache-sim"},
+	{"LL misses", []term{{"ILmr", 1}, {"DLmr", 1}, {"DLmw", 1}}, "-cache-sim"},
+	{"est. cycles", []term{{"Ir", 1}, {"I1mr", 10}, {"D1mr", 10}, {"D1mw", 10}, {"ILmr", 100}, {"DLmr", 100}, {"DLmw", 100}}, "-cache-sim"},
+}
+
+// branchMetrics are what -branch-sim adds: callgrind's simulation of a
+// simple branch predictor, which a real CPU's beats; read the difference
+// between sites, not the absolute count.
+var branchMetrics = []metric{
+	{"branches", []term{{"Bc", 1}, {"Bi", 1}}, "-branch-sim"},
+	{"mispredicts", []term{{"Bcm", 1}, {"Bim", 1}}, "-branch-sim"},
 }
 
 // perRequest is m over a dump's event totals, per request.
@@ -130,7 +149,7 @@ func (m metric) perRequest(events map[string]int64, requests int) (float64, erro
 	for _, t := range m.terms {
 		v, ok := events[t.event]
 		if !ok {
-			return 0, fmt.Errorf("callgrind's dump has no %s count for %s (is --cache-sim=yes on?)", t.event, m.name)
+			return 0, fmt.Errorf("callgrind's dump has no %s count for %s (run with %s)", t.event, m.name, m.flag)
 		}
 		sum += t.weight * v
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,8 +59,36 @@ func TestMetricPerRequest(t *testing.T) {
 		t.Errorf("instructions alone = %v, %v; want 900", got, err)
 	}
 	for _, m := range cacheMetrics {
-		if _, err := m.perRequest(ir, 10); err == nil || !strings.Contains(err.Error(), "--cache-sim") {
-			t.Errorf("%s from a dump without misses: %v, want an error pointing at --cache-sim", m.name, err)
+		if _, err := m.perRequest(ir, 10); err == nil || !strings.Contains(err.Error(), "-cache-sim") {
+			t.Errorf("%s from a dump without misses: %v, want an error pointing at -cache-sim", m.name, err)
+		}
+	}
+	branches := map[string]int64{"Ir": 9000, "Bc": 1500, "Bcm": 120, "Bi": 300, "Bim": 30}
+	wantBranches := map[string]float64{"branches": 180, "mispredicts": 15}
+	for _, m := range branchMetrics {
+		if got, err := m.perRequest(branches, 10); err != nil || got != wantBranches[m.name] {
+			t.Errorf("%s = %v, %v; want %v", m.name, got, err, wantBranches[m.name])
+		}
+		if _, err := m.perRequest(ir, 10); err == nil || !strings.Contains(err.Error(), "-branch-sim") {
+			t.Errorf("%s from a dump without branches: %v, want an error pointing at -branch-sim", m.name, err)
+		}
+	}
+}
+
+func TestCallgrindArgs(t *testing.T) {
+	for _, c := range []struct {
+		o    options
+		want []string
+	}{
+		{options{}, nil},
+		{options{instructions: 10}, []string{}},
+		{options{instructions: 10, cacheSim: true}, []string{"--cache-sim=yes"}},
+		{options{instructions: 10, branchSim: true}, []string{"--branch-sim=yes"}},
+		{options{instructions: 10, cacheSim: true, branchSim: true}, []string{"--cache-sim=yes", "--branch-sim=yes"}},
+	} {
+		got := callgrindArgs(c.o)
+		if (got == nil) != (c.want == nil) || !slices.Equal(got, c.want) {
+			t.Errorf("callgrindArgs(%+v) = %#v, want %#v", c.o, got, c.want)
 		}
 	}
 }

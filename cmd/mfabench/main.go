@@ -58,6 +58,8 @@ type options struct {
 	// cacheSim adds callgrind's cache simulation to the instruction
 	// count: misses per request and an estimate of cycles.
 	cacheSim bool
+	// branchSim adds callgrind's simulation of branch prediction.
+	branchSim bool
 }
 
 func main() {
@@ -76,6 +78,7 @@ func main() {
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
 	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
 	flag.IntVar(&o.instructions, "instructions", 0, "instead of wrk rounds, run Caddy under Valgrind's callgrind and count the instructions it executes per request, over this many requests per site and round (needs the Debian package valgrind)")
+	flag.BoolVar(&o.branchSim, "branch-sim", false, "with -instructions: also simulate branch prediction (callgrind --branch-sim=yes) and report branches and mispredicts per request")
 	flag.BoolVar(&o.cacheSim, "cache-sim", false, "with -instructions: also simulate the CPU caches (callgrind --cache-sim=yes) and report misses per request and an estimate of cycles")
 	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
 	flag.Parse()
@@ -96,6 +99,9 @@ func main() {
 	}
 	if o.cacheSim && o.instructions == 0 {
 		fail("-cache-sim needs -instructions N")
+	}
+	if o.branchSim && o.instructions == 0 {
+		fail("-branch-sim needs -instructions N")
 	}
 	if o.instructions > 0 {
 		for _, tool := range []string{"valgrind", "callgrind_control"} {
