@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,7 +143,8 @@ func wrkDuration(s string) time.Duration {
 			if err != nil {
 				return 0
 			}
-			return time.Duration(f * float64(u.unit))
+			// Rounded: 4.02 ms is 4019999.9999… ns as a float.
+			return time.Duration(math.Round(f * float64(u.unit)))
 		}
 	}
 	return 0
