@@ -103,9 +103,9 @@ func scrapeMetrics(t *testing.T, url string) map[string]float64 {
 	// No pooled connections: a reload closes them.
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	resp, err := hc.Get(url)
-	// Right after a reload the old server's listener, which shares the
-	// port with the new one's, may still take a connection and then
-	// reset it as it closes; a client tries again.
+	// Right after a reload, while Caddy hands the port from the old
+	// server to the new one, a new connection can be reset (CI met it
+	// once); a client tries again.
 	for try := 1; try < 5 && errors.Is(err, syscall.ECONNRESET); try++ {
 		time.Sleep(100 * time.Millisecond)
 		resp, err = hc.Get(url)
