@@ -36,24 +36,46 @@ type verified struct {
 
 // secondFactor is one kind of second factor. A new kind (email, SMS,
 // WebAuthn) is one more implementation, registered in newSecondFactors;
-// counting, locking, auditing and sessions stay in verifySecondFactor.
+// counting, locking, auditing and sessions stay in checkCode. Each kind is
+// also a codeChecker or a codePreparer.
 type secondFactor interface {
 	// Type is the factor type, as stored and as the API names it.
 	Type() string
-	// Check verifies in for user and consumes what must work only once.
-	// A wrong value is errInvalidCode (or another 401 apiError).
-	Check(ctx context.Context, user string, in codeInput) (verified, error)
 	// Unlocks reports whether this factor still works once the account
 	// reached the hard cap of consecutive failures.
 	Unlocks() bool
+}
+
+// codeChecker is a factor checked after its attempt is counted.
+type codeChecker interface {
+	// Check verifies in for user and consumes what must work only once.
+	// A wrong value is errInvalidCode (or another 401 apiError).
+	Check(ctx context.Context, user string, in codeInput) (verified, error)
+}
+
+// codePreparer is a factor whose check can run inside the write that
+// counts its attempt: Prepare reads what the check needs, and match
+// decides without the store or the log (a store may run it more than
+// once). What must work only once is left in the verified it returns.
+type codePreparer interface {
+	Prepare(ctx context.Context, user string, in codeInput) (match func() (verified, error), err error)
 }
 
 type totpFactor struct{ h *Handler }
 
 func (totpFactor) Type() string  { return factor.TypeTOTP }
 func (totpFactor) Unlocks() bool { return false }
-func (f totpFactor) Check(ctx context.Context, user string, in codeInput) (verified, error) {
-	return f.h.checkTOTP(ctx, user, in)
+
+// Prepare opens the user's authenticators (or the one named); match tries
+// the code against them and returns the matched time step, for the caller
+// to spend: a step at or below the one stored is refused here, a request
+// racing for the same step loses when it is spent.
+func (f totpFactor) Prepare(ctx context.Context, user string, in codeInput) (func() (verified, error), error) {
+	keys, err := f.h.totpKeys(ctx, user, in.FactorID)
+	if err != nil {
+		return nil, err
+	}
+	return func() (verified, error) { return f.h.matchTOTP(keys, in.Code) }, nil
 }
 
 type recoveryCodeFactor struct{ h *Handler }
@@ -146,53 +168,98 @@ func (h *Handler) stepRefused(r *http.Request, user string, err error) error {
 	return unavailable(err)
 }
 
-// checkSecondFactor checks a code for user. The attempt is counted before
-// the code is looked at, so however many requests race, no more codes are
-// evaluated than the lock policy allows. A right code leaves v.step and
-// v.counter for the caller to settle: a sign-in does it in the write that
-// starts the session (finishPending).
+// checkSecondFactor checks a code for user. A right code leaves v.step
+// and v.counter for the caller to settle.
 func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	in, err := h.parseCode(in)
 	if err != nil {
 		return verified{}, err
 	}
-	return h.checkParsed(ctx, r, user, in)
+	return h.checkCode(ctx, r, user, in, nil)
 }
 
-// checkParsed is checkSecondFactor after parseCode.
-func (h *Handler) checkParsed(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
+// errLockedOut is checkCode's check refusing a counted attempt that may
+// not be evaluated; the reason travels beside it.
+var errLockedOut = errors.New("attempt refused by the lock policy")
+
+// checkCode counts an attempt at the parsed code in for user, and checks
+// it. The attempt is counted before the code is looked at, so however
+// many requests race, no more codes are evaluated than the lock policy
+// allows. A codePreparer's code is matched between the count and the end
+// of its write (store.CountAndStart): inside one write on a store that
+// can. When start is given (a sign-in), the session starts in that write
+// too, with the code's step spent and the counter cleared; otherwise the
+// step and the counter are left in v for the caller to settle. A
+// codeChecker's code is checked after the count.
+func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, in codeInput, start *store.SessionStart) (verified, error) {
 	now := h.now()
 	kind := codeKind(in)
+	f := h.secondFactors[kind]
 	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
 		return verified{}, err
 	}
-	key := h.attemptKey("mfa", user)
-	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
-	if err != nil {
-		return verified{}, unavailable(err)
-	}
-	f := h.secondFactors[kind]
-	if reason := lockReason(st, f, false); reason != "" {
-		return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
-	}
+	windowLocked := false
 	if !f.Unlocks() {
 		wst, err := h.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
 		if err != nil {
 			return verified{}, unavailable(err)
 		}
-		if reason := lockReason(st, f, wst.Locked(now)); reason != "" {
-			return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
+		windowLocked = wst.Locked(now)
+	}
+	var match func() (verified, error)
+	began := time.Now()
+	if p, ok := f.(codePreparer); ok {
+		var err error
+		if match, err = p.Prepare(ctx, user, in); err != nil {
+			return verified{}, err
 		}
 	}
+	opening := time.Since(began)
 
-	observe := timeVerification(kind)
-	v, err := f.Check(ctx, user, in)
-	observe()
-	if err != nil {
-		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
-			h.codeFailed(ctx, r, user, f, now)
+	key := h.attemptKey("mfa", user)
+	var v verified
+	var reason string
+	var matching time.Duration // zero: the code was not matched
+	st, err := store.CountAndStart(ctx, h.backend.Store, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
+		matching = 0
+		if reason = lockReason(st, f, windowLocked); reason != "" {
+			return nil, errLockedOut
 		}
+		if match == nil {
+			return nil, nil
+		}
+		began := time.Now()
+		var err error
+		v, err = match()
+		matching = max(time.Since(began), 1)
+		if err != nil || start == nil {
+			return nil, err
+		}
+		start.Step = v.step
+		return start, nil
+	})
+	if matching > 0 {
+		observeVerification(kind, opening+matching)
+	}
+	switch {
+	case err == errLockedOut:
+		return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
+	case err == errInvalidCode:
+		h.codeFailed(ctx, r, user, f, now)
 		return verified{}, err
+	case err != nil:
+		return verified{}, h.startRefused(r, user, v.step, err)
+	}
+	if c, ok := f.(codeChecker); ok {
+		observe := timeVerification(kind)
+		v, err = c.Check(ctx, user, in)
+		observe()
+		if err != nil {
+			if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+				h.codeFailed(ctx, r, user, f, now)
+			}
+			return verified{}, err
+		}
 	}
 	v.counter = key
 	h.auditEvent(r, "challenge", user, kind, "success")
@@ -245,18 +312,6 @@ func (h *Handler) codeFailed(ctx context.Context, r *http.Request, user string, 
 		}
 	}
 	h.auditEvent(r, "challenge", user, f.Type(), "failure")
-}
-
-// checkTOTP tries the code against the user's authenticators (or the one
-// named) and returns the matched time step, for the caller to spend: a
-// step at or below the one stored is refused here, a request racing for
-// the same step loses when it is spent.
-func (h *Handler) checkTOTP(ctx context.Context, user string, in codeInput) (verified, error) {
-	keys, err := h.totpKeys(ctx, user, in.FactorID)
-	if err != nil {
-		return verified{}, err
-	}
-	return h.matchTOTP(keys, in.Code)
 }
 
 // totpKey is an authenticator's secret, opened, with its last used step.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
 	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
 
@@ -45,7 +44,14 @@ func (ns *newSession) spendToken(p pending) {
 // sign-in, so a token held before it (fixation) is worth nothing.
 func (h *Handler) startSession(ctx context.Context, r *http.Request, ns newSession) (session, string, error) {
 	s, start := h.prepareSession(r, ns)
-	return h.sessionStarted(r, s, ns.Step, h.backend.StartSession(ctx, start))
+	if err := h.backend.StartSession(ctx, start); err != nil {
+		return session{}, "", h.startRefused(r, ns.User, ns.Step, err)
+	}
+	tok, err := h.tokens.issueSession(s)
+	if err != nil {
+		return session{}, "", err
+	}
+	return s, tok, nil
 }
 
 // prepareSession describes the session ns starts: its token's claims and
@@ -92,103 +98,49 @@ func (h *Handler) prepareSession(r *http.Request, ns newSession) (session, store
 	}
 }
 
-// sessionStarted answers the store's err on writing s, which spent step
-// (if any), and signs s when it was written.
-func (h *Handler) sessionStarted(r *http.Request, s session, step store.StepUse, err error) (session, string, error) {
+// startRefused answers a store's err on a write that spent step (if any)
+// and perhaps an mfa_token.
+func (h *Handler) startRefused(r *http.Request, user string, step store.StepUse, err error) error {
 	switch {
 	case errors.Is(err, store.ErrStepUsed), step.FactorID != "" && errors.Is(err, store.ErrNotFound):
 		// A racing request spent the code's step, or the factor went.
-		return session{}, "", h.stepRefused(r, s.User, err)
+		return h.stepRefused(r, user, err)
 	case errors.Is(err, store.ErrReplay):
-		return session{}, "", errInvalidMFAToken
-	case err != nil:
-		return session{}, "", unavailable(err)
+		return errInvalidMFAToken
 	}
-	tok, err := h.tokens.issueSession(s)
-	if err != nil {
-		return session{}, "", err
-	}
-	return s, tok, nil
+	return unavailable(err)
 }
 
-// errLockedOut is signInWithCode's check refusing a counted attempt that
-// may not be evaluated; the reason travels beside it.
-var errLockedOut = errors.New("attempt refused by the lock policy")
-
 // signInWithCode checks a code for the sign-in p and starts the session
-// it earns. A TOTP code is checked between counting its attempt and
-// starting the session (store.CountAndStart): inside one write on a store
-// that can (a file store's one commit instead of two), else between two.
-// Either way it keeps checkSecondFactor's guarantee: no more codes
-// evaluated than the lock policy allows, however many race. Recovery
-// codes, spent by a write of their own, take checkSecondFactor's way.
+// it earns. A TOTP code is matched in the write that counts its attempt,
+// and the session starts in that write too: on a file store one commit
+// instead of two (see checkCode). A recovery code, spent by a write of its
+// own, is checked first and the session started after.
 func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (verified, session, string, error) {
-	ctx := r.Context()
 	in, err := h.parseCode(in)
 	if err != nil {
 		return verified{}, session{}, "", err
 	}
-	if codeKind(in) != factor.TypeTOTP {
-		v, err := h.checkParsed(ctx, r, p.User, in)
+	if _, ok := h.secondFactors[codeKind(in)].(codePreparer); !ok {
+		v, err := h.checkCode(r.Context(), r, p.User, in, nil)
 		if err != nil {
 			return verified{}, session{}, "", err
 		}
 		s, tok, err := h.finishPending(r, p, v)
 		return v, s, tok, err
 	}
-
-	user, kind, now := p.User, factor.TypeTOTP, h.now()
-	f := h.secondFactors[kind]
-	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
-		return verified{}, session{}, "", err
-	}
-	wst, err := h.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
-	if err != nil {
-		return verified{}, session{}, "", unavailable(err)
-	}
-	began := time.Now()
-	keys, err := h.totpKeys(ctx, user, in.FactorID)
-	if err != nil {
-		return verified{}, session{}, "", err
-	}
-	opening := time.Since(began)
-
-	key := h.attemptKey("mfa", user)
-	v := verified{Type: kind, counter: key}
-	ns := newSession{User: user, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, kind), MFAFactor: kind, ResetAttempts: []string{key}}
+	kind := codeKind(in)
+	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, kind), MFAFactor: kind,
+		ResetAttempts: []string{h.attemptKey("mfa", p.User)}}
 	ns.spendToken(p)
 	s, start := h.prepareSession(r, ns)
-	var reason string
-	var matching time.Duration // zero: the code was not evaluated
-	st, err := store.CountAndStart(ctx, h.backend.Store, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
-		matching = 0
-		if reason = lockReason(st, f, wst.Locked(now)); reason != "" {
-			return nil, errLockedOut
-		}
-		began := time.Now()
-		m, err := h.matchTOTP(keys, in.Code)
-		matching = max(time.Since(began), 1)
-		if err != nil {
-			return nil, err
-		}
-		v.FactorID, v.step = m.FactorID, m.step
-		start.Step = m.step
-		return &start, nil
-	})
-	if matching > 0 {
-		observeVerification(kind, opening+matching)
-	}
-	switch {
-	case err == errLockedOut:
-		return verified{}, session{}, "", h.refuseLocked(r, user, kind, reason, st, now)
-	case err == errInvalidCode:
-		h.codeFailed(ctx, r, user, f, now)
-		return verified{}, session{}, "", err
-	}
-	s, tok, err := h.sessionStarted(r, s, v.step, err)
+	v, err := h.checkCode(r.Context(), r, p.User, in, &start)
 	if err != nil {
 		return verified{}, session{}, "", err
 	}
-	h.auditEvent(r, "challenge", user, kind, "success")
+	tok, err := h.tokens.issueSession(s)
+	if err != nil {
+		return verified{}, session{}, "", err
+	}
 	return v, s, tok, nil
 }
