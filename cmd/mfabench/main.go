@@ -21,7 +21,7 @@
 // how busy the machine is: Caddy's system calls (/proc/<pid>/io) and Go
 // allocations (its admin /metrics) per request.
 //
-//	go run ./cmd/mfabench [-rounds 5] [-duration 10s] [-connections 32] [-auth cookie|bearer] [-request browser|minimal]
+//	go run ./cmd/mfabench [-rounds 5] [-duration 10s] [-connections 32] [-auth cookie|bearer] [-request browser|chrome|minimal]
 package main
 
 import (
@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&o.bodySize, "body", 1024, "bytes of the upstream's answer")
 	flag.IntVar(&o.serverCPU, "server-cpu", 0, "CPU that Caddy is pinned to")
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "CPU that wrk, the upstream and the auth endpoint are pinned to")
-	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (a browser's usual headers and a few app cookies) or minimal (the session only)")
+	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (Firefox's eight headers with a few app cookies), chrome (Chromium's fifteen) or minimal (the session only)")
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
 	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
@@ -85,8 +85,8 @@ func main() {
 	if o.auth != "cookie" && o.auth != "bearer" {
 		fail("-auth must be cookie or bearer, got %q", o.auth)
 	}
-	if o.request != "browser" && o.request != "minimal" {
-		fail("-request must be browser or minimal, got %q", o.request)
+	if o.request != "browser" && o.request != "chrome" && o.request != "minimal" {
+		fail("-request must be browser, chrome or minimal, got %q", o.request)
 	}
 	if o.rounds < 1 || o.duration < time.Second || o.connections < 1 {
 		fail("-rounds, -duration (≥ 1s) and -connections must be positive")

@@ -39,9 +39,13 @@ type credentials struct {
 
 // headers are the request headers wrk sends: the session (a cookie or a
 // bearer token, as auth says) and, for a browser-like request, what a
-// browser sends along, including cookies of the app.
+// browser sends along, including cookies of the app. "browser" is
+// Firefox's navigation (eight headers with the cookie); "chrome" is
+// Chromium's (fifteen, with its client hints and a referrer): how many
+// headers a request has decides whether the maps reverse_proxy copies
+// them into must grow, so the two can cost plain and mfa differently.
 func (c credentials) headers(auth, request string) []string {
-	browser := request == "browser"
+	browser := request == "browser" || request == "chrome"
 	var h []string
 	switch {
 	case auth == "bearer":
@@ -51,7 +55,8 @@ func (c credentials) headers(auth, request string) []string {
 	default:
 		h = append(h, "Cookie: "+sessionCookie+"="+c.cookie)
 	}
-	if browser {
+	switch request {
+	case "browser":
 		h = append(h,
 			"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 			"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -60,6 +65,23 @@ func (c credentials) headers(auth, request string) []string {
 			"Sec-Fetch-Dest: document",
 			"Sec-Fetch-Mode: navigate",
 			"Sec-Fetch-Site: same-origin",
+		)
+	case "chrome":
+		h = append(h,
+			"Cache-Control: max-age=0",
+			`Sec-Ch-Ua: "Chromium";v="142", "Not_A Brand";v="99"`,
+			"Sec-Ch-Ua-Mobile: ?0",
+			`Sec-Ch-Ua-Platform: "Linux"`,
+			"Upgrade-Insecure-Requests: 1",
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+			"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8",
+			"Sec-Fetch-Site: same-origin",
+			"Sec-Fetch-Mode: navigate",
+			"Sec-Fetch-User: ?1",
+			"Sec-Fetch-Dest: document",
+			"Referer: http://app.example.com/",
+			"Accept-Encoding: gzip, deflate, br, zstd",
+			"Accept-Language: en-US,en;q=0.9",
 		)
 	}
 	return h
