@@ -70,7 +70,7 @@ func run(o options, pinned bool) error {
 	if o.headersControl {
 		plainConfig = identityRequestHeaders(user)
 	}
-	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, callgrindArgs(o))
+	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, o.global, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, callgrindArgs(o))
 	if err != nil {
 		return err
 	}
@@ -273,6 +273,9 @@ func printMachine(o options, pinned bool) {
 	}
 	fmt.Printf("wrk -t1 -c%d, %v per site and round, %d rounds, %s request, session as %s; %s\n",
 		o.connections, o.duration, o.rounds, o.request, o.auth, pin)
+	if o.global != "" {
+		fmt.Printf("global options add: %s\n", o.global)
+	}
 	if o.mfaConfig != "" {
 		fmt.Printf("mfa block adds: %s\n", o.mfaConfig)
 	}

@@ -101,13 +101,13 @@ func newBenchUser() (benchUser, error) {
 // caddyfile is the configuration under test: three sites that differ only
 // in what stands before reverse_proxy. admin is the address of the admin
 // endpoint (for its /metrics and /debug/pprof); extra goes into the mfa
-// block, plainExtra into the plain site.
-func caddyfile(dir, admin, plainExtra, extra string, sites [3]site, upstream, auth string, u benchUser) string {
+// block, plainExtra into the plain site, global into the global options.
+func caddyfile(dir, admin, global, plainExtra, extra string, sites [3]site, upstream, auth string, u benchUser) string {
 	return fmt.Sprintf(`{
 	admin %[10]s
 	auto_https off
 	persist_config off
-	storage file_system %[1]s/caddy-data
+	storage file_system %[1]s/caddy-data%[16]s
 }
 
 http://127.0.0.1:%[2]d {%[15]s
@@ -134,7 +134,7 @@ http://127.0.0.1:%[4]d {
 	}
 	reverse_proxy %[5]s
 }
-`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, indented(extra, 2), benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), indented(plainExtra, 1))
+`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, indented(extra, 2), benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), indented(plainExtra, 1), indented(global, 1))
 }
 
 // indented puts each line of extra on a line of its own, indented as caddy

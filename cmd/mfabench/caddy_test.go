@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,21 +14,18 @@ import (
 	_ "github.com/caddymfa/caddy-mfa/caddymfa"
 )
 
-// adaptedSites adapts the bench's Caddyfile and returns, per site port,
-// the handlers of its routes in order (subroutes flattened) as JSON
-// objects.
-func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]map[string]any {
+// adapt adapts the bench's Caddyfile to Caddy's JSON.
+func adapt(t *testing.T, global string, headersControl bool, mfaExtra string) []byte {
 	t.Helper()
 	u, err := newBenchUser()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sites := [3]site{{"plain", 18001}, {"mfa", 18002}, {"fwd", 18003}}
 	plainExtra := ""
 	if headersControl {
 		plainExtra = identityRequestHeaders(u)
 	}
-	text := caddyfile("/tmp/mfabench-test", "127.0.0.1:18000", plainExtra, mfaExtra, sites, "127.0.0.1:18004", "127.0.0.1:18005", u)
+	text := caddyfile("/tmp/mfabench-test", "127.0.0.1:18000", global, plainExtra, mfaExtra, testSites, "127.0.0.1:18004", "127.0.0.1:18005", u)
 	out, warnings, err := caddyfileadapter.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(text), nil)
 	if err != nil {
 		t.Fatalf("the bench's Caddyfile does not adapt: %v\n%s", err, text)
@@ -35,6 +33,18 @@ func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]
 	for _, w := range warnings {
 		t.Errorf("warning adapting the bench's Caddyfile: %s", w.Message)
 	}
+	return out
+}
+
+var testSites = [3]site{{"plain", 18001}, {"mfa", 18002}, {"fwd", 18003}}
+
+// adaptedSites adapts the bench's Caddyfile and returns, per site port,
+// the handlers of its routes in order (subroutes flattened) as JSON
+// objects.
+func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]map[string]any {
+	t.Helper()
+	out := adapt(t, "", headersControl, mfaExtra)
+	sites := testSites
 	var cfg struct {
 		Apps struct {
 			HTTP struct {
@@ -143,5 +153,27 @@ func TestCaddyfileMFAExtra(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the mfa handler's config %s lacks %s", b, want)
 		}
+	}
+}
+
+// TestGlobalOptions: -global's lines reach Caddy's global options, and
+// with none there is no logging section (Caddy's default log).
+func TestGlobalOptions(t *testing.T) {
+	var cfg struct {
+		Logging *struct {
+			Logs map[string]struct {
+				Exclude []string `json:"exclude"`
+			} `json:"logs"`
+		} `json:"logging"`
+	}
+	if err := json.Unmarshal(adapt(t, "", false, ""), &cfg); err != nil || cfg.Logging != nil {
+		t.Fatalf("without -global: logging %+v, %v; want none", cfg.Logging, err)
+	}
+	out := adapt(t, "log default {\nexclude http.handlers.reverse_proxy\n}", false, "")
+	if err := json.Unmarshal(out, &cfg); err != nil || cfg.Logging == nil {
+		t.Fatalf("with -global: %v\n%s", err, out)
+	}
+	if got := cfg.Logging.Logs["default"].Exclude; !slices.Equal(got, []string{"http.handlers.reverse_proxy"}) {
+		t.Errorf("default log excludes %q, want reverse_proxy's logger", got)
 	}
 }

@@ -48,6 +48,7 @@ type options struct {
 	pprofDir    string
 	request     string
 	mfaConfig   string
+	global      string
 	control     bool
 	// headersControl makes the plain site send the mfa site's four
 	// identity headers upstream too, set by Caddy's request_header.
@@ -75,6 +76,7 @@ func main() {
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "CPU that wrk, the upstream and the auth endpoint are pinned to")
 	flag.StringVar(&o.request, "request", "browser", "what wrk sends: browser (Firefox's eight headers with a few app cookies), chrome (Chromium's fifteen) or minimal (the session only)")
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
+	flag.StringVar(&o.global, "global", "", "more lines for Caddy's global options, the same for all three sites, e.g. 'log default { exclude http.handlers.reverse_proxy }'")
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
 	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
 	flag.IntVar(&o.instructions, "instructions", 0, "instead of wrk rounds, run Caddy under Valgrind's callgrind and count the instructions it executes per request, over this many requests per site and round (needs the Debian package valgrind)")
