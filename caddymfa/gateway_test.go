@@ -111,6 +111,7 @@ type gateway struct {
 	clock    *testClock
 	logFile  string
 	caddyCfg string
+	global   string // more lines for Caddy's global options
 }
 
 // testPasswordHash is a cheap argon2id hash in Caddy's format, so the
@@ -169,7 +170,13 @@ func defaultMFA(t testing.TB) string {
 // {STORE} filled in) into Caddy on a free port.
 func startGateway(t *testing.T, site string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, up: newUpstream(t), dir: t.TempDir(), clock: &testClock{t: time.Now().Truncate(time.Second)}}
+	return startGatewayWith(t, "", site)
+}
+
+// startGatewayWith is startGateway with more global options.
+func startGatewayWith(t *testing.T, global, site string) *gateway {
+	t.Helper()
+	g := &gateway{t: t, up: newUpstream(t), dir: t.TempDir(), clock: &testClock{t: time.Now().Truncate(time.Second)}, global: global}
 	clock = g.clock.Now
 	t.Cleanup(func() { clock = time.Now })
 	g.port = freePort(t)
@@ -234,13 +241,14 @@ func (g *gateway) tryLoad(site string) error {
 		format json
 		level DEBUG
 	}
+	%s
 }
 
 http://localhost:%d {
 	%s
 	reverse_proxy %s
 }
-`, filepath.Join(g.dir, "caddy"), g.logFile, g.port, site, g.up.addr())
+`, filepath.Join(g.dir, "caddy"), g.logFile, g.global, g.port, site, g.up.addr())
 	return loadCaddyfile(g.caddyCfg)
 }
 

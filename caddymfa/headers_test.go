@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
@@ -23,6 +25,8 @@ func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
 		{"groups", []string{"Remote-Groups", "superusers"}},
 		{"email", []string{"remote-email", "boss@example.com"}},
 		{"methods", []string{"Remote-MFA-Methods", "hwk"}},
+		{"underscores", []string{"REMOTE_MFA_METHODS", "hwk"}},
+		{"one underscore of two", []string{"remote-mfa_methods", "hwk"}},
 		{"hop-by-hop trick", []string{"Connection", "close, Remote-User"}},
 	}
 	for _, s := range spoofs {
@@ -173,4 +177,65 @@ func TestNamesIdentityHeader(t *testing.T) {
 			t.Errorf("namesIdentityHeader(%q) = %v, want %v (reference %v)", c.lines, got, c.want, reference(c.lines))
 		}
 	}
+}
+
+// Caddy drops every client header with "_" in its name unless the
+// operator lets it through (expected_underscore_headers). Let identity
+// spellings through, and the handler must still remove each of them.
+func TestUnderscoreIdentityHeadersLetThroughByCaddy(t *testing.T) {
+	g := startGatewayWith(t, `servers {
+		expected_underscore_headers x_app_hint remote_user remote_mfa_methods remote_mfa-methods remote-auth_time
+	}`, defaultMFA(t))
+	c := g.client()
+	_, _, token := c.enrollAPI("alice", "alice-password")
+	mustStatus(t, c.get("/", "Authorization", "Bearer "+token, "X_App_Hint", "kept",
+		"Remote_User", "admin", "REMOTE_MFA_METHODS", "hwk", "remote_mfa-methods", "hwk", "remote-auth_time", "0"), http.StatusOK)
+	seen := g.up.last(t)
+	if seen.Header.Get("X_app_hint") != "kept" {
+		t.Fatalf("Caddy did not let the allowed underscore header through, so this test shows nothing: %v", seen.Header)
+	}
+	for name, vals := range seen.Header {
+		if strings.Contains(name, "_") && name != "X_app_hint" {
+			t.Errorf("upstream got spoofed %s: %q", name, vals)
+		}
+	}
+	if got := seen.Header.Values("Remote-User"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("upstream got Remote-User %q, want exactly alice", got)
+	}
+}
+
+// FuzzStripIdentityHeaders: whatever header name a client sends, once a
+// server has canonicalized it, stripIdentityHeaders removes it exactly when
+// it is an identity header in some spelling (any case, "_" for "-"), which
+// the reference here decides without the handler's length filter or its
+// byte-wise comparison; other headers stay.
+func FuzzStripIdentityHeaders(f *testing.F) {
+	for _, s := range []string{"remote_user", "REMOTE-MFA_METHODS", "Remote-Usr", "X-Remote-User",
+		"remote-auth_time", "Remote-Groups", "accept", "remote user", "Remote-Name_", "rEmOtE_eMaIl"} {
+		f.Add(s)
+	}
+	h := newBenchHandler(f, nil)
+	reference := func(key string) bool {
+		for _, n := range h.strip {
+			if strings.EqualFold(strings.ReplaceAll(key, "_", "-"), strings.ReplaceAll(n, "_", "-")) {
+				return true
+			}
+		}
+		return false
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		key := http.CanonicalHeaderKey(name)
+		if !httpguts.ValidHeaderFieldName(key) || key == "Accept" {
+			return // a server refuses the request (or it is the control header)
+		}
+		want := reference(key)
+		r := &http.Request{Header: http.Header{key: {"spoof"}, "Accept": {"*/*"}}}
+		h.stripIdentityHeaders(r)
+		if _, kept := r.Header[key]; kept == want {
+			t.Fatalf("%q (sent as %q): kept %v, identity header %v", key, name, kept, want)
+		}
+		if r.Header.Get("Accept") != "*/*" {
+			t.Fatalf("%q: Accept was removed", key)
+		}
+	})
 }
