@@ -239,3 +239,30 @@ func FuzzStripIdentityHeaders(f *testing.F) {
 		}
 	})
 }
+
+// The filter in front of the comparisons must let every spelling of an
+// identity header name through (it would otherwise reach the upstream) and
+// should stop a browser's usual headers.
+func TestNameFilter(t *testing.T) {
+	names := standardHeaderNames().names()
+	f := newNameFilter(names)
+	for _, n := range names {
+		for _, v := range []string{n, strings.ToLower(n), strings.ToUpper(n), strings.ReplaceAll(n, "-", "_"),
+			strings.ToLower(strings.ReplaceAll(n, "-", "_")), http.CanonicalHeaderKey(strings.ReplaceAll(n, "-", "_"))} {
+			if !f.mayHave(v) {
+				t.Errorf("filter stops %q, a spelling of %s", v, n)
+			}
+		}
+	}
+	for _, n := range []string{"", "Accept", "Cookie", "Sec-Fetch-Site", "Accept-Language", "Cache-Control", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "User-Agent"} {
+		if f.mayHave(n) {
+			t.Errorf("filter lets %q through", n)
+		}
+	}
+	g := newNameFilter([]string{"_x-a", "-y"})
+	for _, v := range []string{"_x-a", "-x_a", "_X-A", "-y", "_y", "-Y"} {
+		if !g.mayHave(v) {
+			t.Errorf("filter for names starting with a separator stops %q", v)
+		}
+	}
+}

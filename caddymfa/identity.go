@@ -33,7 +33,7 @@ func (h *Handler) identityOf(user string) identity {
 // Connection, which would otherwise make the proxy remove our own values.
 func (h *Handler) stripIdentityHeaders(r *http.Request) {
 	for name := range r.Header {
-		if h.stripLen.has(len(name)) && h.isIdentityHeader(name) {
+		if h.stripSet.mayHave(name) && h.isIdentityHeader(name) {
 			delete(r.Header, name)
 		}
 	}
@@ -62,7 +62,7 @@ func (h *Handler) namesIdentityHeader(lines []string) bool {
 	for _, line := range lines {
 		for rest := line; ; {
 			tok, more, found := strings.Cut(rest, ",")
-			if tok = strings.TrimSpace(tok); h.stripLen.has(len(tok)) && h.isIdentityHeader(tok) {
+			if tok = strings.TrimSpace(tok); h.stripSet.mayHave(tok) && h.isIdentityHeader(tok) {
 				return true
 			}
 			if !found {
@@ -74,17 +74,45 @@ func (h *Handler) namesIdentityHeader(lines []string) bool {
 	return false
 }
 
-// lengthSet is a set of string lengths; lengths from 63 on share a bit. It
-// lets most header names skip the comparisons with every identity header.
-type lengthSet uint64
-
-func nameLengths(names []string) lengthSet {
-	var s lengthSet
-	for _, n := range names {
-		s |= 1 << min(len(n), 63)
-	}
-	return s
+// nameFilter rules out most header names before they are compared with
+// every identity header name: by length, then by first byte (in either
+// case, "_" standing for "-"). A browser's request has a dozen or more
+// headers and every one is asked.
+type nameFilter struct {
+	lengths lengthSet
+	first   [4]uint64 // the bytes a name can start with
 }
+
+func newNameFilter(names []string) nameFilter {
+	var f nameFilter
+	for _, n := range names {
+		f.lengths |= 1 << min(len(n), 63)
+		if n == "" {
+			continue
+		}
+		c := lowerDash(n[0])
+		for _, b := range []byte{c, strings.ToUpper(string(c))[0], sepAlias(c)} {
+			f.first[b>>6] |= 1 << (b & 63)
+		}
+	}
+	return f
+}
+
+// sepAlias is "_" for "-" and c itself for any other byte.
+func sepAlias(c byte) byte {
+	if c == '-' {
+		return '_'
+	}
+	return c
+}
+
+// mayHave reports whether name can be one of the names; false is certain.
+func (f *nameFilter) mayHave(name string) bool {
+	return f.lengths.has(len(name)) && f.first[name[0]>>6]&(1<<(name[0]&63)) != 0
+}
+
+// lengthSet is a set of string lengths; lengths from 63 on share a bit.
+type lengthSet uint64
 
 func (s lengthSet) has(n int) bool { return s&(1<<min(n, 63)) != 0 }
 

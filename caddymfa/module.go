@@ -93,8 +93,8 @@ type Handler struct {
 	pages    *challengepage.Renderer
 	prefix   string
 	hdr      HeaderNames
-	strip    []string  // canonical identity header names removed from every request
-	stripLen lengthSet // the lengths of strip's names
+	strip    []string   // canonical identity header names removed from every request
+	stripSet nameFilter // rules out most names that are not in strip
 	lifetime time.Duration
 	idle     time.Duration
 	renew    time.Duration
@@ -294,7 +294,7 @@ func (h *Handler) provisionSettings() error {
 			return fmt.Errorf("mfa: headers: %q is not a valid header name", n)
 		}
 	}
-	h.stripLen = nameLengths(h.strip)
+	h.stripSet = newNameFilter(h.strip)
 
 	var lc LockoutConfig
 	if h.Lockout != nil {
