@@ -174,3 +174,39 @@ func TestCookieScanAgrees(t *testing.T) {
 		checkScanAgrees(t, lines)
 	}
 }
+
+// cookieCountOK skips counting for short lines; around the limit it must
+// still say what net/http does (no cookie at all beyond 3000).
+func TestCookieCountOK(t *testing.T) {
+	many := func(n int) string { return strings.Repeat("a=1;", n-1) + "a=1" }
+	for _, c := range []struct {
+		lines []string
+		want  bool
+	}{
+		{[]string{"a=1; b=2"}, true},
+		{[]string{strings.Repeat("x", 5000)}, true},
+		{[]string{"a=" + strings.Repeat("x", 5000) + "; b=2"}, true},
+		{[]string{many(maxCookies)}, true},
+		{[]string{many(maxCookies + 1)}, false},
+		{[]string{many(1500), many(1500)}, true},
+		{[]string{many(1500), many(1501)}, false},
+		{[]string{strings.Repeat(";", maxCookies-1)}, true},
+		{[]string{strings.Repeat(";", maxCookies)}, false},
+	} {
+		n := 0
+		for _, l := range c.lines {
+			n += strings.Count(l, ";") + 1
+		}
+		if got := cookieCountOK(c.lines); got != c.want || got != (n <= maxCookies) {
+			t.Errorf("cookieCountOK(%d lines, %d cookies) = %v, want %v", len(c.lines), n, got, c.want)
+		}
+	}
+	r := &http.Request{Header: http.Header{"Cookie": {many(maxCookies + 1)}}}
+	if len(r.Cookies()) != 0 {
+		t.Errorf("net/http reads %d cookies beyond its limit; the rule here has changed", len(r.Cookies()))
+	}
+	r.Header["Cookie"] = []string{many(maxCookies)}
+	if len(r.Cookies()) != maxCookies {
+		t.Errorf("net/http reads %d cookies at its limit, want %d", len(r.Cookies()), maxCookies)
+	}
+}
