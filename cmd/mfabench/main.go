@@ -21,7 +21,7 @@
 // how busy the machine is: Caddy's system calls (/proc/<pid>/io) and Go
 // allocations (its admin /metrics) per request.
 //
-//	go run ./cmd/mfabench [-rounds 5] [-duration 10s] [-connections 32] [-auth cookie|bearer] [-request browser|chrome|minimal]
+//	go run ./cmd/mfabench [-rounds 5] [-duration 10s] [-connections 32] [-auth cookie|bearer] [-request browser|chrome|minimal] [-global LINES]
 package main
 
 import (
