@@ -207,8 +207,8 @@ func TestUnderscoreIdentityHeadersLetThroughByCaddy(t *testing.T) {
 // FuzzStripIdentityHeaders: whatever header name a client sends, once a
 // server has canonicalized it, stripIdentityHeaders removes it exactly when
 // it is an identity header in some spelling (any case, "_" for "-"), which
-// the reference here decides without the handler's length filter or its
-// byte-wise comparison; other headers stay.
+// the reference here decides without the handler's filters (length, first
+// byte) or its byte-wise comparison; other headers stay.
 func FuzzStripIdentityHeaders(f *testing.F) {
 	for _, s := range []string{"remote_user", "REMOTE-MFA_METHODS", "Remote-Usr", "X-Remote-User",
 		"remote-auth_time", "Remote-Groups", "accept", "remote user", "Remote-Name_", "rEmOtE_eMaIl"} {
