@@ -90,20 +90,14 @@ func newNameFilter(names []string) nameFilter {
 		if n == "" {
 			continue
 		}
-		c := lowerDash(n[0])
-		for _, b := range []byte{c, strings.ToUpper(string(c))[0], sepAlias(c)} {
-			f.first[b>>6] |= 1 << (b & 63)
+		// Every byte sameHeaderName takes for n's first one.
+		for b := 0; b < 256; b++ {
+			if lowerDash(byte(b)) == lowerDash(n[0]) {
+				f.first[b>>6] |= 1 << (b & 63)
+			}
 		}
 	}
 	return f
-}
-
-// sepAlias is "_" for "-" and c itself for any other byte.
-func sepAlias(c byte) byte {
-	if c == '-' {
-		return '_'
-	}
-	return c
 }
 
 // mayHave reports whether name can be one of the names; false is certain.

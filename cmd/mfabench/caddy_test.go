@@ -44,7 +44,6 @@ var testSites = [3]site{{"plain", 18001}, {"mfa", 18002}, {"fwd", 18003}}
 func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]map[string]any {
 	t.Helper()
 	out := adapt(t, "", headersControl, mfaExtra)
-	sites := testSites
 	var cfg struct {
 		Apps struct {
 			HTTP struct {
@@ -60,7 +59,7 @@ func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]
 	}
 	got := map[int][]map[string]any{}
 	for _, srv := range cfg.Apps.HTTP.Servers {
-		for _, s := range sites {
+		for _, s := range testSites {
 			if len(srv.Listen) == 1 && strings.HasSuffix(srv.Listen[0], ":"+strconv.Itoa(s.port)) {
 				for _, r := range srv.Routes {
 					got[s.port] = append(got[s.port], handlers(t, r)...)
