@@ -8,8 +8,9 @@ FUZZTIME ?= 10s
 # Everything CI checks: test tools, lint (gofmt, go vet), the race-enabled
 # suite (including the real xcaddy builds), a run of every benchmark so
 # none can rot (the Go benchmarks 100 times, the end-to-end one for six 1 s
-# rounds and, under callgrind with its cache and branch simulations, for two
-# rounds of 100 requests), and a
+# rounds, its A/A control with plain and mfa trading places for two, and,
+# under callgrind with its cache and branch simulations, for two rounds of
+# 100 requests), and a
 # short fuzz of every fuzz target: 5000 inputs each, a count rather than a
 # duration because Go 1.26's fuzzer can fail a duration run at its deadline
 # with "context deadline exceeded" and no failing input (go.dev/issue/75804).
@@ -18,6 +19,7 @@ test: deps
 	$(GO) test -race -timeout 40m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./...
 	$(GO) run ./cmd/mfabench -rounds 6 -duration 1s -warmup 1s
+	$(GO) run ./cmd/mfabench -rounds 2 -duration 1s -warmup 0s -aa-control -order abc-bac
 	$(GO) run ./cmd/mfabench -instructions 100 -rounds 2 -cache-sim -branch-sim
 	FUZZTIME=5000x ./scripts/fuzz.sh
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,44 +64,26 @@ func run(o options, pinned bool) error {
 		return err
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	mfaConfig := o.mfaConfig
-	if o.control {
-		mfaConfig += "\nbypass /*"
-	}
-	plainConfig := ""
-	if o.headersControl {
-		plainConfig = identityRequestHeaders(user)
-	}
-	caddy, err := startCaddy(bin, dir, caddyfile(dir, admin, o.global, plainConfig, mfaConfig, sites, up, auth, user), sites, pinned, o.serverCPU, callgrindArgs(o))
+	caddy, err := startCaddy(bin, dir, benchCaddyfile(o, dir, admin, sites, up, auth, user), sites, pinned, o.serverCPU, callgrindArgs(o))
 	if err != nil {
 		return err
 	}
 	defer caddy.stop()
 	caddy.admin = admin
 
-	acct := newAccount(sites[1].url(), user)
-	creds, err := acct.enroll()
+	header, err := sessionHeaders(o, sites, user, caddy)
 	if err != nil {
-		return fmt.Errorf("signing in to the mfa site: %w (Caddy's log: %s)", err, caddy.log)
+		return err
 	}
-	if err := sanityCheck(sites, creds.headers(o.auth, o.request), !o.control); err != nil {
+	first, err := header()
+	if err != nil {
+		return err
+	}
+	if err := sanityCheck(sites, first, !o.control && !o.aaControl); err != nil {
 		return err
 	}
 
 	printMachine(o, pinned)
-	// Every site gets the same request, session included: a browser sends
-	// its cookies to the app whatever stands in front of it.
-	header := func() ([]string, error) {
-		// A freshly issued token per round: no cookie comes due for
-		// renewal while wrk (which keeps no cookies) runs, and no bearer
-		// token reaches the idle limit however long the bench runs.
-		c, err := acct.renew(creds)
-		if err != nil {
-			return nil, fmt.Errorf("renewing the session: %w", err)
-		}
-		creds = c
-		return creds.headers(o.auth, o.request), nil
-	}
 	if o.instructions > 0 {
 		return countInstructions(sites, header, o, caddy, dir)
 	}
@@ -116,6 +100,7 @@ func run(o options, pinned bool) error {
 		}
 	}
 	results := map[string][]result{}
+	runs := 0
 	err = eachRound(o, sites, header, func(round int, s site, h []string) error {
 		r, err := wrk(s.url(), h, o, o.duration, pinned, caddy)
 		if err != nil {
@@ -125,6 +110,8 @@ func run(o options, pinned bool) error {
 			round, s.name, r.throughput, r.p50, r.p99, micros(r.cpuPerRequest()), micros(time.Duration(r.perRequest(float64(r.serverUser)))), r.perRequest(r.serverSyscalls),
 			r.perRequest(r.mallocs), r.perRequest(r.allocBytes),
 			100*r.clientCPU.Seconds()/r.elapsed.Seconds())
+		r.slot = runs
+		runs++
 		results[s.name] = append(results[s.name], r)
 		return nil
 	})
@@ -142,21 +129,85 @@ func run(o options, pinned bool) error {
 	return nil
 }
 
-// eachRound runs measure on each site of each round, in the order plain
-// mfa fwd, with the session renewed at the start of every round.
+// benchCaddyfile is the bench's Caddyfile for the options o.
+func benchCaddyfile(o options, dir, admin string, sites [3]site, upstream, auth string, user benchUser) string {
+	mfaConfig := o.mfaConfig
+	if o.control {
+		mfaConfig += "\nbypass /*"
+	}
+	plainConfig := ""
+	if o.headersControl {
+		plainConfig = identityRequestHeaders(user)
+	}
+	return caddyfile(dir, admin, o.global, plainConfig, mfaConfig, o.aaControl, sites, upstream, auth, user)
+}
+
+// sessionHeaders signs the bench user in to the mfa site and returns what
+// makes each round's request headers. Every site gets the same request,
+// session included: a browser sends its cookies to the app whatever stands
+// in front of it. In the A/A control no site checks sessions, and the
+// session is made up, as long as a real one.
+func sessionHeaders(o options, sites [3]site, user benchUser, caddy *caddyProcess) (func() ([]string, error), error) {
+	if o.aaControl {
+		c := credentials{token: madeUpToken(), cookie: madeUpToken()}
+		return func() ([]string, error) { return c.headers(o.auth, o.request), nil }, nil
+	}
+	acct := newAccount(sites[1].url(), user)
+	creds, err := acct.enroll()
+	if err != nil {
+		return nil, fmt.Errorf("signing in to the mfa site: %w (Caddy's log: %s)", err, caddy.log)
+	}
+	return func() ([]string, error) {
+		// A freshly issued token per round: no cookie comes due for
+		// renewal while wrk (which keeps no cookies) runs, and no bearer
+		// token reaches the idle limit however long the bench runs.
+		c, err := acct.renew(creds)
+		if err != nil {
+			return nil, fmt.Errorf("renewing the session: %w", err)
+		}
+		creds = c
+		return creds.headers(o.auth, o.request), nil
+	}, nil
+}
+
+// madeUpToken is a string shaped like a session token (three base64url
+// parts) and as long as the bench user's (443 characters): the A/A
+// control's session, which no site reads.
+func madeUpToken() string {
+	part := func(n int) string {
+		b := make([]byte, n)
+		rand.Read(b)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return part(27) + "." + part(271) + "." + part(32)
+}
+
+// eachRound runs measure on each site of each round, in the order
+// roundOrder gives, with the session renewed at the start of every round.
 func eachRound(o options, sites [3]site, header func() ([]string, error), measure func(round int, s site, h []string) error) error {
 	for round := 1; round <= o.rounds; round++ {
 		h, err := header()
 		if err != nil {
 			return err
 		}
-		for _, s := range sites {
+		for _, s := range roundOrder(o.order, round, sites) {
 			if err := measure(round, s, h); err != nil {
 				return fmt.Errorf("%s, round %d: %w", s.name, round, err)
 			}
 		}
 	}
 	return nil
+}
+
+// roundOrder is the order the sites run in, in a round: plain, mfa, fwd
+// every round ("abc"), or with plain and mfa trading places every other
+// round ("abc-bac": plain mfa fwd, mfa plain fwd, …), so that neither of
+// the two compared sites always runs first.
+func roundOrder(order string, round int, sites [3]site) [3]site {
+	if order == "abc-bac" && round%2 == 0 {
+		return [3]site{sites[1], sites[0], sites[2]}
+	}
+	return sites
 }
 
 // profileSites runs wrk once more per site while Caddy records a CPU
@@ -282,6 +333,12 @@ func printMachine(o options, pinned bool) {
 	if o.control {
 		fmt.Println("control run: the mfa site has 'bypass /*'")
 	}
+	if o.aaControl {
+		fmt.Println("control run (A/A): the mfa site is a copy of the plain site")
+	}
+	if o.order == "abc-bac" {
+		fmt.Println("order: plain and mfa trade places every other round (plain mfa fwd, mfa plain fwd, …)")
+	}
 	if o.headersControl {
 		fmt.Println("control run: the plain site sets the mfa site's four identity headers with request_header")
 	}
@@ -339,8 +396,8 @@ func report(sites [3]site, results map[string][]result, o options) {
 	// both sides of the ratio, and a steady drift cancels out.
 	paired := map[string]pairedSummary{}
 	fmt.Printf("\nround by round, against plain at the same moment: median (95 %% CI of the median)\n")
-	for j, s := range sites[1:] {
-		ps := pairRounds(results["plain"], results[s.name], j+1)
+	for _, s := range sites[1:] {
+		ps := pairRounds(results["plain"], results[s.name])
 		paired[s.name] = ps
 		fmt.Printf("  %-5s × req/s %s   CPU/req %s   × p99 %s\n", s.name, ps.throughput, ps.cpu, ps.p99)
 	}

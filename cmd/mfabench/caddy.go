@@ -102,39 +102,44 @@ func newBenchUser() (benchUser, error) {
 // in what stands before reverse_proxy. admin is the address of the admin
 // endpoint (for its /metrics and /debug/pprof); extra goes into the mfa
 // block, plainExtra into the plain site, global into the global options.
-func caddyfile(dir, admin, global, plainExtra, extra string, sites [3]site, upstream, auth string, u benchUser) string {
+// With aaControl the mfa site is a copy of the plain one (the A/A control).
+func caddyfile(dir, admin, global, plainExtra, extra string, aaControl bool, sites [3]site, upstream, auth string, u benchUser) string {
+	plainBody := fmt.Sprintf("%s\n\treverse_proxy %s", indented(plainExtra, 1), upstream)
+	mfaBody := fmt.Sprintf(`
+	mfa {
+		secret %[1]s
+		user %[2]s %[3]s {
+			email %[4]s
+			name %[5]q
+			groups %[6]s
+		}
+		store file %[7]s/mfa.db%[8]s
+	}
+	reverse_proxy %[9]s`, rand.Text()+rand.Text(), u.name, u.hash, benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), dir, indented(extra, 2), upstream)
+	if aaControl {
+		mfaBody = plainBody
+	}
 	return fmt.Sprintf(`{
-	admin %[10]s
+	admin %[1]s
 	auto_https off
 	persist_config off
-	storage file_system %[1]s/caddy-data%[16]s
+	storage file_system %[2]s/caddy-data%[3]s
 }
 
-http://127.0.0.1:%[2]d {%[15]s
-	reverse_proxy %[5]s
+http://127.0.0.1:%[4]d {%[7]s
 }
 
-http://127.0.0.1:%[3]d {
-	mfa {
-		secret %[7]s
-		user %[8]s %[9]s {
-			email %[12]s
-			name %[13]q
-			groups %[14]s
-		}
-		store file %[1]s/mfa.db%[11]s
-	}
-	reverse_proxy %[5]s
+http://127.0.0.1:%[5]d {%[8]s
 }
 
-http://127.0.0.1:%[4]d {
-	forward_auth %[6]s {
+http://127.0.0.1:%[6]d {
+	forward_auth %[9]s {
 		uri /auth
 		copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
 	}
-	reverse_proxy %[5]s
+	reverse_proxy %[10]s
 }
-`, dir, sites[0].port, sites[1].port, sites[2].port, upstream, auth, rand.Text()+rand.Text(), u.name, u.hash, admin, indented(extra, 2), benchEmail, benchName, strings.ReplaceAll(benchGroups, ",", " "), indented(plainExtra, 1), indented(global, 1))
+`, admin, dir, indented(global, 1), sites[0].port, sites[1].port, sites[2].port, plainBody, mfaBody, auth, upstream)
 }
 
 // indented puts each line of extra on a line of its own, indented as caddy

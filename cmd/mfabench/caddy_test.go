@@ -14,18 +14,14 @@ import (
 	_ "github.com/caddymfa/caddy-mfa/caddymfa"
 )
 
-// adapt adapts the bench's Caddyfile to Caddy's JSON.
-func adapt(t *testing.T, global string, headersControl bool, mfaExtra string) []byte {
+// adapt adapts the bench's Caddyfile for the options o to Caddy's JSON.
+func adapt(t *testing.T, o options) []byte {
 	t.Helper()
 	u, err := newBenchUser()
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainExtra := ""
-	if headersControl {
-		plainExtra = identityRequestHeaders(u)
-	}
-	text := caddyfile("/tmp/mfabench-test", "127.0.0.1:18000", global, plainExtra, mfaExtra, testSites, "127.0.0.1:18004", "127.0.0.1:18005", u)
+	text := benchCaddyfile(o, "/tmp/mfabench-test", "127.0.0.1:18000", testSites, "127.0.0.1:18004", "127.0.0.1:18005", u)
 	out, warnings, err := caddyfileadapter.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(text), nil)
 	if err != nil {
 		t.Fatalf("the bench's Caddyfile does not adapt: %v\n%s", err, text)
@@ -41,9 +37,9 @@ var testSites = [3]site{{"plain", 18001}, {"mfa", 18002}, {"fwd", 18003}}
 // adaptedSites adapts the bench's Caddyfile and returns, per site port,
 // the handlers of its routes in order (subroutes flattened) as JSON
 // objects.
-func adaptedSites(t *testing.T, headersControl bool, mfaExtra string) map[int][]map[string]any {
+func adaptedSites(t *testing.T, o options) map[int][]map[string]any {
 	t.Helper()
-	out := adapt(t, "", headersControl, mfaExtra)
+	out := adapt(t, o)
 	var cfg struct {
 		Apps struct {
 			HTTP struct {
@@ -104,7 +100,7 @@ func handlerNames(hs []map[string]any) string {
 // reverse_proxy; with -headers-control the plain site sets the same four
 // identity headers, with the same values, that the mfa site sends.
 func TestCaddyfileSites(t *testing.T) {
-	got := adaptedSites(t, false, "")
+	got := adaptedSites(t, options{})
 	// forward_auth is a reverse_proxy to the auth endpoint.
 	for port, want := range map[int]string{18001: "reverse_proxy", 18002: "mfa reverse_proxy", 18003: "reverse_proxy reverse_proxy"} {
 		if names := handlerNames(got[port]); names != want {
@@ -112,7 +108,7 @@ func TestCaddyfileSites(t *testing.T) {
 		}
 	}
 
-	got = adaptedSites(t, true, "")
+	got = adaptedSites(t, options{headersControl: true})
 	plain := got[18001]
 	// One request_header handler per header: the Caddyfile has no way to
 	// set several request headers in one.
@@ -142,7 +138,7 @@ func TestCaddyfileSites(t *testing.T) {
 // TestCaddyfileMFAExtra: -mfa-config and -bypass-control lines, blocks
 // included, land in the mfa block, formatted.
 func TestCaddyfileMFAExtra(t *testing.T) {
-	got := adaptedSites(t, false, "headers {\n  email off\n}\nbypass /*")
+	got := adaptedSites(t, options{mfaConfig: "headers {\n  email off\n}", control: true})
 	mfa := got[18002]
 	if names := handlerNames(mfa); names != "mfa reverse_proxy" {
 		t.Fatalf("the mfa site runs %q", names)
@@ -165,14 +161,30 @@ func TestGlobalOptions(t *testing.T) {
 			} `json:"logs"`
 		} `json:"logging"`
 	}
-	if err := json.Unmarshal(adapt(t, "", false, ""), &cfg); err != nil || cfg.Logging != nil {
+	if err := json.Unmarshal(adapt(t, options{}), &cfg); err != nil || cfg.Logging != nil {
 		t.Fatalf("without -global: logging %+v, %v; want none", cfg.Logging, err)
 	}
-	out := adapt(t, "log default {\nexclude http.handlers.reverse_proxy\n}", false, "")
+	out := adapt(t, options{global: "log default {\nexclude http.handlers.reverse_proxy\n}"})
 	if err := json.Unmarshal(out, &cfg); err != nil || cfg.Logging == nil {
 		t.Fatalf("with -global: %v\n%s", err, out)
 	}
 	if got := cfg.Logging.Logs["default"].Exclude; !slices.Equal(got, []string{"http.handlers.reverse_proxy"}) {
 		t.Errorf("default log excludes %q, want reverse_proxy's logger", got)
+	}
+}
+
+// TestAAControl: with -aa-control the mfa site is the plain site, handler
+// for handler, also with other global options.
+func TestAAControl(t *testing.T) {
+	for _, o := range []options{{aaControl: true}, {aaControl: true, global: "log default {\nexclude http.handlers.reverse_proxy\n}"}} {
+		got := adaptedSites(t, o)
+		plain, _ := json.Marshal(got[18001])
+		mfa, _ := json.Marshal(got[18002])
+		if string(plain) != string(mfa) || !strings.Contains(string(plain), `"reverse_proxy"`) {
+			t.Errorf("with -aa-control (global %q) the mfa site runs %s, want the plain site's %s", o.global, mfa, plain)
+		}
+	}
+	if names := handlerNames(adaptedSites(t, options{})[18002]); names != "mfa reverse_proxy" {
+		t.Errorf("without -aa-control the mfa site runs %q", names)
 	}
 }

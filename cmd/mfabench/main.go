@@ -25,6 +25,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -50,6 +51,10 @@ type options struct {
 	mfaConfig   string
 	global      string
 	control     bool
+	// aaControl makes the mfa site a copy of the plain one.
+	aaControl bool
+	// order is the order of the sites in a round (see roundOrder).
+	order string
 	// headersControl makes the plain site send the mfa site's four
 	// identity headers upstream too, set by Caddy's request_header.
 	headersControl bool
@@ -78,32 +83,16 @@ func main() {
 	flag.StringVar(&o.mfaConfig, "mfa-config", "", "more lines for the mfa block, e.g. 'headers { email - }'")
 	flag.StringVar(&o.global, "global", "", "more lines for Caddy's global options, the same for all three sites, e.g. 'log default { exclude http.handlers.reverse_proxy }'")
 	flag.BoolVar(&o.control, "bypass-control", false, "control run: the mfa site gets 'bypass /*', so its handler only strips client identity headers and passes every request on")
+	flag.BoolVar(&o.aaControl, "aa-control", false, "control run (A/A): the mfa site is a copy of the plain site, with no mfa handler and a made-up session, so what tells it from plain is the bench itself: its place in the round, and noise")
+	flag.StringVar(&o.order, "order", "abc", "order of the sites in a round: abc (plain, mfa, fwd every round) or abc-bac (plain and mfa trade places every other round, so neither always runs first; use an even -rounds)")
 	flag.BoolVar(&o.headersControl, "headers-control", false, "control run: the plain site sets the four identity headers the mfa site sends (Caddy's request_header), so both send the upstream the same request and the difference is the handler's own cost less that of four request_header handlers")
 	flag.IntVar(&o.instructions, "instructions", 0, "instead of wrk rounds, run Caddy under Valgrind's callgrind and count the instructions it executes per request, over this many requests per site and round (needs the Debian package valgrind)")
 	flag.BoolVar(&o.branchSim, "branch-sim", false, "with -instructions: also simulate branch prediction (callgrind --branch-sim=yes) and report branches and mispredicts per request")
 	flag.BoolVar(&o.cacheSim, "cache-sim", false, "with -instructions: also simulate the CPU caches (callgrind --cache-sim=yes) and report misses per request and an estimate of cycles")
 	flag.StringVar(&o.pprofDir, "pprof", "", "after the rounds, save a CPU profile of Caddy serving each site in this directory")
 	flag.Parse()
-	if o.auth != "cookie" && o.auth != "bearer" {
-		fail("-auth must be cookie or bearer, got %q", o.auth)
-	}
-	if o.request != "browser" && o.request != "chrome" && o.request != "minimal" {
-		fail("-request must be browser, chrome or minimal, got %q", o.request)
-	}
-	if o.rounds < 1 || o.duration < time.Second || o.connections < 1 {
-		fail("-rounds, -duration (≥ 1s) and -connections must be positive")
-	}
-	if o.auth == "cookie" && 3*o.duration > 50*time.Second {
-		// One session serves a round of three sites; a cookie older than
-		// a minute is re-signed on every request of wrk, which never
-		// stores the new one.
-		fail("-auth cookie needs -duration ≤ 16s (the session cookie would come due for renewal); use -auth bearer")
-	}
-	if o.cacheSim && o.instructions == 0 {
-		fail("-cache-sim needs -instructions N")
-	}
-	if o.branchSim && o.instructions == 0 {
-		fail("-branch-sim needs -instructions N")
+	if err := o.check(); err != nil {
+		fail("%v", err)
 	}
 	if o.instructions > 0 {
 		for _, tool := range []string{"valgrind", "callgrind_control"} {
@@ -118,6 +107,39 @@ func main() {
 	if err := run(o, pinned); err != nil {
 		fail("%v", err)
 	}
+}
+
+// check refuses option values and combinations the bench cannot run,
+// naming the flag.
+func (o options) check() error {
+	if o.auth != "cookie" && o.auth != "bearer" {
+		return fmt.Errorf("-auth must be cookie or bearer, got %q", o.auth)
+	}
+	if o.request != "browser" && o.request != "chrome" && o.request != "minimal" {
+		return fmt.Errorf("-request must be browser, chrome or minimal, got %q", o.request)
+	}
+	if o.order != "abc" && o.order != "abc-bac" {
+		return fmt.Errorf("-order must be abc or abc-bac, got %q", o.order)
+	}
+	if o.aaControl && (o.control || o.headersControl || o.mfaConfig != "") {
+		return errors.New("-aa-control has no mfa site: it cannot be combined with -bypass-control, -headers-control or -mfa-config")
+	}
+	if o.rounds < 1 || o.duration < time.Second || o.connections < 1 {
+		return errors.New("-rounds, -duration (≥ 1s) and -connections must be positive")
+	}
+	if o.auth == "cookie" && 3*o.duration > 50*time.Second {
+		// One session serves a round of three sites; a cookie older than
+		// a minute is re-signed on every request of wrk, which never
+		// stores the new one.
+		return errors.New("-auth cookie needs -duration ≤ 16s (the session cookie would come due for renewal); use -auth bearer")
+	}
+	if o.cacheSim && o.instructions == 0 {
+		return errors.New("-cache-sim needs -instructions N")
+	}
+	if o.branchSim && o.instructions == 0 {
+		return errors.New("-branch-sim needs -instructions N")
+	}
+	return nil
 }
 
 // pinSelf re-executes this program on the client CPU under taskset (once),

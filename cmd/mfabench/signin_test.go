@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,20 @@ func TestRequestHeaders(t *testing.T) {
 				t.Errorf("%s/%s: header line %q is malformed or repeated", tc.auth, tc.request, line)
 			}
 			seen[strings.ToLower(name)] = true
+		}
+	}
+}
+
+// TestMadeUpToken: the A/A control's session looks like a real one (three
+// base64url parts, as long) and is new each time.
+func TestMadeUpToken(t *testing.T) {
+	a, b := madeUpToken(), madeUpToken()
+	if len(a) != 443 || strings.Count(a, ".") != 2 || a == b {
+		t.Errorf("made-up tokens %q and %q: want two different 443-character tokens of three parts", a, b)
+	}
+	for _, part := range strings.Split(a, ".") {
+		if _, err := base64.RawURLEncoding.DecodeString(part); err != nil {
+			t.Errorf("part %q of a made-up token is not base64url: %v", part, err)
 		}
 	}
 }

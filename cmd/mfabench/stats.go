@@ -30,22 +30,39 @@ type pairedSummary struct {
 	throughput, cpu, p99 estimate
 }
 
-// pairRounds sets each run of a site against plain at the same moment.
-// Runs go P S₁ S₂ P S₁ S₂ …, so site number pos (1 or 2) runs pos thirds
-// of the way from plain run i to plain run i+1: the plain figure it is
-// held against is the two plain runs weighted by that distance. The last
-// round, with no plain run after it, is held against the one before.
-func pairRounds(plain, site []result, pos int) pairedSummary {
+// pairRounds sets each run of a site against plain at the same moment:
+// the plain runs just before and just after it (by slot), weighted by how
+// far each is. With the order plain, site 1, site 2 in every round, site
+// number n runs n thirds of the way from one plain run to the next. A run
+// with plain on one side only is held against that one.
+func pairRounds(plain, site []result) pairedSummary {
 	var tp, cpu, p99 []float64
-	for i, r := range site[:min(len(site), len(plain))] {
-		before, after, w := plain[i], plain[i], float64(pos)/3
-		if i+1 < len(plain) {
-			after = plain[i+1]
+	for _, r := range site {
+		before, after := -1, -1
+		for i, p := range plain {
+			if p.slot < r.slot && (before < 0 || p.slot > plain[before].slot) {
+				before = i
+			}
+			if p.slot > r.slot && (after < 0 || p.slot < plain[after].slot) {
+				after = i
+			}
 		}
-		at := func(a, b float64) float64 { return (1-w)*a + w*b }
-		tp = append(tp, r.throughput/at(before.throughput, after.throughput))
-		cpu = append(cpu, micros(r.cpuPerRequest())-at(micros(before.cpuPerRequest()), micros(after.cpuPerRequest())))
-		p99 = append(p99, float64(r.p99)/at(float64(before.p99), float64(after.p99)))
+		switch {
+		case before < 0 && after < 0:
+			continue
+		case before < 0:
+			before = after
+		case after < 0:
+			after = before
+		}
+		b, a, w := plain[before], plain[after], 0.0
+		if a.slot != b.slot {
+			w = float64(r.slot-b.slot) / float64(a.slot-b.slot)
+		}
+		at := func(x, y float64) float64 { return (1-w)*x + w*y }
+		tp = append(tp, r.throughput/at(b.throughput, a.throughput))
+		cpu = append(cpu, micros(r.cpuPerRequest())-at(micros(b.cpuPerRequest()), micros(a.cpuPerRequest())))
+		p99 = append(p99, float64(r.p99)/at(float64(b.p99), float64(a.p99)))
 	}
 	return pairedSummary{
 		throughput: medianCI(tp, "%.3f×"),

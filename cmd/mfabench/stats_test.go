@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -26,19 +27,47 @@ func TestMedianCI(t *testing.T) {
 	}
 }
 
+// TestPairRoundsWeighsPlainByTime: a run is held against the plain runs
+// around it, weighted by how far each is, in either order of the sites.
 func TestPairRoundsWeighsPlainByTime(t *testing.T) {
-	run := func(rps float64, cpu time.Duration, p99 time.Duration) result {
-		return result{requests: 1000, throughput: rps, serverCPU: 1000 * cpu, p99: p99}
+	run := func(slot int, rps float64, cpu time.Duration) result {
+		return result{slot: slot, requests: 1000, throughput: rps, serverCPU: 1000 * cpu, p99: 10 * time.Millisecond}
 	}
-	// plain drifts from 900 to 1200 req/s; the site runs a third and two
-	// thirds of the way, at exactly the plain rate of those moments.
-	plain := []result{run(900, 100*time.Microsecond, 10*time.Millisecond), run(1200, 70*time.Microsecond, 10*time.Millisecond)}
-	for pos, rps := range map[int]float64{1: 1000, 2: 1100} {
-		cpu := time.Duration(100-10*pos) * time.Microsecond
-		site := []result{run(rps, cpu, 10*time.Millisecond), run(1200, 70*time.Microsecond, 10*time.Millisecond)}
-		got := pairRounds(plain, site, pos)
-		if got.throughput.median != 1 || got.cpu.median != 0 || got.p99.median != 1 {
-			t.Errorf("pos %d: %+v, want 1×, +0 µs, 1×", pos, got)
+	// plain drifts by 100 req/s and -10 µs per slot; a site that runs at
+	// exactly plain's rate of its moment must read 1×, +0 µs.
+	at := func(slot int) result {
+		return run(slot, 900+100*float64(slot), time.Duration(100-10*slot)*time.Microsecond)
+	}
+	for name, tc := range map[string]struct {
+		plain, site []int
+	}{
+		// abc: plain 0, mfa 1, fwd 2, plain 3, …
+		"abc, site 1":     {[]int{0, 3, 6, 9}, []int{1, 4, 7}},
+		"abc, site 2":     {[]int{0, 3, 6, 9}, []int{2, 5, 8}},
+		"abc-bac, site 1": {[]int{0, 4, 6, 10}, []int{1, 3, 7, 9}},
+		// a site run before any plain run is held against the first
+		"site first": {[]int{1, 2}, []int{0}},
+	} {
+		var plain, site []result
+		for _, s := range tc.plain {
+			plain = append(plain, at(s))
 		}
+		for _, s := range tc.site {
+			r := at(s)
+			if name == "site first" {
+				r = at(1) // as fast as the only plain run it has
+				r.slot = s
+			}
+			site = append(site, r)
+		}
+		got := pairRounds(plain, site)
+		if math.Abs(got.throughput.median-1) > 1e-9 || math.Abs(got.cpu.median) > 1e-9 || got.p99.median != 1 {
+			t.Errorf("%s: %+v, want 1×, +0 µs, 1×", name, got)
+		}
+	}
+	// A run 10 % faster than plain at its moment reads 1.1×.
+	got := pairRounds([]result{at(0), at(3)}, []result{run(1, 1.1*1000, 90*time.Microsecond)})
+	if math.Abs(got.throughput.median-1.1) > 1e-9 || math.Abs(got.cpu.median) > 1e-9 {
+		t.Errorf("a run 10 %% faster: %+v, want 1.1×, +0 µs", got)
 	}
 }

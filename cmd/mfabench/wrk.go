@@ -33,6 +33,9 @@ type result struct {
 	// load generator's side, which must not be the bottleneck.
 	clientCPU time.Duration
 	elapsed   time.Duration
+	// slot is the run's place among all runs of the bench, in the order
+	// they ran (0, 1, 2, …): what pairRounds interpolates plain by.
+	slot int
 }
 
 // cpuPerRequest is Caddy's CPU time per request.
