@@ -131,7 +131,15 @@ func (h *Handler) regenerateCodes(ctx context.Context, r *http.Request, s sessio
 // startAddingFactor begins setting up another authenticator.
 func (h *Handler) startAddingFactor(ctx context.Context, r *http.Request, s session) (enrollment, error) {
 	if err := h.needFresh(s); err != nil {
-		return enrollment{}, err
+		// A user with no factor yet (a password-only session under
+		// `enforce enrolled`, or one in the enrollment grace) has none to
+		// confirm with: the first one is enrolled as at sign-in, which
+		// startEnrollment refuses, changing nothing, once one is active.
+		e, ferr := h.startEnrollment(ctx, r, s.User, false)
+		if errors.Is(ferr, errNoEnrollment) {
+			return enrollment{}, err
+		}
+		return e, ferr
 	}
 	return h.startEnrollment(ctx, r, s.User, true)
 }

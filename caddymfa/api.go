@@ -265,6 +265,10 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := h.readJSON(w, r, &req); err != nil {
 		return err
 	}
+	if req.RememberDevice && !h.devicesEnabled() {
+		// Refused before the code is looked at: nothing is spent.
+		return badRequest("Trusted devices are turned off here.")
+	}
 	in := codeInput{Code: req.Code, RecoveryCode: req.RecoveryCode, FactorID: req.FactorID}
 	if in.FactorID == factor.TypeRecoveryCode {
 		in.FactorID = ""

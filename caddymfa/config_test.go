@@ -233,6 +233,28 @@ func TestEnforceEnrolled(t *testing.T) {
 	mustStatus(t, browser.signInBrowser("/", "bob", "bob-password"), http.StatusSeeOther)
 	mustStatus(t, browser.get("/"), http.StatusOK)
 
+	// With that password-only session bob can enroll his first
+	// authenticator through the API; his session then carries it.
+	pwdOnly := []string{"Authorization", "Bearer " + m["access_token"].(string)}
+	r, m = c.api("POST", "enroll/totp", map[string]any{}, pwdOnly...)
+	mustStatus(t, r, http.StatusOK)
+	bobSecret := m["secret"].(string)
+	r, m = c.api("POST", "enroll/totp/confirm", map[string]any{"factor_id": m["factor_id"], "code": codeAt(t, bobSecret, g.clock.Now())}, pwdOnly...)
+	mustStatus(t, r, http.StatusOK)
+	if amr := strings.Join(toStrings(m["amr"]), ","); !strings.Contains(amr, "otp") || len(toStrings(m["recovery_codes"])) == 0 {
+		t.Errorf("first enrollment with a password-only session: %v", m)
+	}
+	// Now that he has one, that old password-only session cannot add
+	// another, and a password alone no longer signs him in.
+	r, m = c.api("POST", "enroll/totp", map[string]any{}, pwdOnly...)
+	if r.StatusCode != http.StatusUnauthorized || m["error"] != "mfa_required" {
+		t.Errorf("a second authenticator with the password-only session: %d %v", r.StatusCode, m)
+	}
+	r, m = g.client().api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
+	if r.StatusCode != http.StatusAccepted || m["status"] != "mfa_required" {
+		t.Errorf("bob's password after enrolling: %d %v", r.StatusCode, m)
+	}
+
 	// Once a user has a factor (enrolled here while `required` is in force),
 	// it is asked for.
 	g.load(defaultMFA(t))
@@ -261,5 +283,11 @@ func TestIdentityFromEnrolledModeLetsUnenrolledThrough(t *testing.T) {
 	mustStatus(t, c.get("/", "Authorization", basicAuth("erin", "erin-password")), http.StatusOK)
 	if got := g.up.last(t).Header.Get("Remote-User"); got != "erin" {
 		t.Errorf("Remote-User = %q", got)
+	}
+	// Our cookies stay ours on this path too: the app gets only its own.
+	mustStatus(t, c.get("/", "Authorization", basicAuth("erin", "erin-password"),
+		"Cookie", "__Host-mfa_session=stale; app_theme=dark; __Host-mfa_csrf=x"), http.StatusOK)
+	if got := g.up.last(t).Header.Values("Cookie"); len(got) != 1 || got[0] != "app_theme=dark" {
+		t.Errorf("the app got cookies %q, want only app_theme=dark", got)
 	}
 }

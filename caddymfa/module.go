@@ -82,15 +82,17 @@ type Handler struct {
 	// replayed afterwards (bytes); -1 disables. Default 64 KiB.
 	KeepBody int64 `json:"keep_body,omitempty"`
 
-	now      func() time.Time
-	logger   *zap.Logger
-	audit    *zap.Logger
-	ring     *keys.Ring
-	tokens   *tokenCodec
-	dir      *users.Directory
-	backend  *backend
-	poolKey  string
-	pages    *challengepage.Renderer
+	now     func() time.Time
+	logger  *zap.Logger
+	audit   *zap.Logger
+	ring    *keys.Ring
+	tokens  *tokenCodec
+	dir     *users.Directory
+	backend *backend
+	poolKey string
+	pages   *challengepage.Renderer
+	// imgSrc is the img-src of our pages' CSP (see imgSources).
+	imgSrc   string
 	prefix   string
 	hdr      HeaderNames
 	strip    []string   // canonical identity header names removed from every request
@@ -154,6 +156,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("mfa: templates/branding: %w", err)
 	}
 	h.pages = pages
+	h.imgSrc = imgSources(h.brandingOptions().LogoURL)
 	if err := h.provisionPolicy(ctx); err != nil {
 		return err
 	}

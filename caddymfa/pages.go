@@ -364,7 +364,9 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
-	if form.Get("remember_device") == "1" && st.session == nil {
+	// A page from before trusted devices were turned off may still send
+	// the box: the sign-in goes on without one.
+	if form.Get("remember_device") == "1" && st.session == nil && h.devicesEnabled() {
 		if _, err := h.rememberDevice(w, r, st.User); err != nil {
 			h.logStoreError("trusting a device", err)
 		}

@@ -269,12 +269,29 @@ func TestTrustedDeviceOff(t *testing.T) {
 	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 0"))
 	tok := c.loginAPI("alice", "alice-password")
 	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now()), "remember_device": true})
-	if r.StatusCode != http.StatusBadRequest {
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m["message"]), "Trusted devices are turned off") {
 		t.Errorf("remember_device with devices off: %d %v", r.StatusCode, m)
+	}
+	// The refusal spent nothing: the same mfa_token and code still sign in.
+	r, m = c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
+	if r.StatusCode != http.StatusOK || m["status"] != "authenticated" {
+		t.Errorf("the same mfa_token and code after the refusal: %d %v", r.StatusCode, m)
 	}
 	page := g.client().verifyBrowser("/", "alice", "alice-password", url.Values{"code": {"000000"}})
 	if strings.Contains(page.Body, `name="remember_device"`) {
 		t.Error("checkbox shown with devices off")
+	}
+	// A page from before devices were turned off still sends the box: the
+	// sign-in goes on, and no device is trusted.
+	g.clock.Advance(30 * time.Second)
+	b := g.client()
+	res := b.verifyBrowser("/", "alice", "alice-password", url.Values{"code": {codeAt(t, secret, g.clock.Now())}, "remember_device": {"1"}})
+	mustStatus(t, res, http.StatusSeeOther)
+	if b.cookie(deviceCookie) != nil {
+		t.Error("a device cookie was set with trusted devices off")
+	}
+	if got := b.get("/"); got.StatusCode != http.StatusOK {
+		t.Errorf("after signing in with the stale box: %d", got.StatusCode)
 	}
 }
 

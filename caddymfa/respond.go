@@ -105,9 +105,32 @@ func pageHeaders(w http.ResponseWriter) {
 
 func newNonce() string { return rand.Text() }
 
-func contentSecurityPolicy(nonce string) string {
+// contentSecurityPolicy is our pages' policy: their own nonce for styles
+// and scripts, images from imgSrc (see imgSources), nothing else.
+func contentSecurityPolicy(nonce, imgSrc string) string {
 	return "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
-		"'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+		"'; img-src " + imgSrc + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+}
+
+// imgSources is the img-src of our pages: the site itself and data: URLs
+// (the QR code), and the origin of a branding logo given as an https URL,
+// so that it shows. A host with a byte a CSP source cannot carry is left
+// out (the logo then does not show) rather than let into the policy.
+func imgSources(logo string) string {
+	const base = "'self' data:"
+	rest, ok := strings.CutPrefix(logo, "https://")
+	if !ok {
+		return base
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, "?")
+	host, _, _ = strings.Cut(host, "#")
+	if host == "" || strings.ContainsFunc(host, func(r rune) bool {
+		return !(r == '.' || r == '-' || r == ':' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	}) {
+		return base
+	}
+	return base + " https://" + host
 }
 
 // writePage renders an HTML page with status.
@@ -118,7 +141,7 @@ func (h *Handler) writePage(w http.ResponseWriter, status int, nonce string, v c
 		return h.writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error"})
 	}
 	pageHeaders(w)
-	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(nonce))
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(nonce, h.imgSrc))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)

@@ -186,3 +186,47 @@ func mustRequest(t *testing.T, method, url, ctype, body string) *http.Request {
 	req.Header.Set("Accept", "text/html")
 	return req
 }
+
+// TestLogoOriginInCSP: a branding logo given as an https URL shows, so its
+// origin (and only its origin) joins the pages' img-src; without one the
+// pages load images from the site and data: URLs only.
+func TestLogoOriginInCSP(t *testing.T) {
+	imgSrc := func(r response) string {
+		for d := range strings.SplitSeq(r.Header.Get("Content-Security-Policy"), ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(d), "img-src "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	g := startGateway(t, policyMFA(t, "branding {\n logo https://cdn.example.com/brand/logo.png?v=2\n }"))
+	page := g.client().get("/_mfa/login")
+	mustStatus(t, page, http.StatusOK)
+	if got := imgSrc(page); got != "'self' data: https://cdn.example.com" {
+		t.Errorf("img-src with an https logo = %q", got)
+	}
+	if !strings.Contains(page.Body, `src="https://cdn.example.com/brand/logo.png?v=2"`) {
+		t.Error("the login page does not show the logo")
+	}
+	plain := startGateway(t, defaultMFA(t)).client().get("/_mfa/login")
+	if got := imgSrc(plain); got != "'self' data:" {
+		t.Errorf("img-src without a logo = %q", got)
+	}
+}
+
+func TestImgSources(t *testing.T) {
+	for logo, want := range map[string]string{
+		"":                                   "'self' data:",
+		"/_mfa/assets/logo.png":              "'self' data:",
+		"data:image/png;base64,AAAA":         "'self' data:",
+		"https://cdn.example.com":            "'self' data: https://cdn.example.com",
+		"https://cdn.example.com:8443/l.png": "'self' data: https://cdn.example.com:8443",
+		"https://cdn.example.com#x":          "'self' data: https://cdn.example.com",
+		"https://[::1]/logo.png":             "'self' data:",
+		"https://a.example;script-src/x":     "'self' data:",
+	} {
+		if got := imgSources(logo); got != want {
+			t.Errorf("imgSources(%q) = %q, want %q", logo, got, want)
+		}
+	}
+}

@@ -46,6 +46,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if err != nil {
 		if s, ok := h.unenrolledIdentity(r); ok {
+			h.cookies.stripScanned(r, ck)
 			h.setIdentity(r, s)
 			return next.ServeHTTP(w, r)
 		}

@@ -106,7 +106,7 @@ func contrast(l1, l2 float64) float64 {
 }
 
 // checkLogoURL allows what the page CSP can load (img-src 'self' data:) plus
-// https URLs, whose origin the operator must then add to img-src.
+// https URLs, whose origin the mfa handler adds to its pages' img-src.
 func checkLogoURL(s string) (template.URL, error) {
 	if s == "" {
 		return "", nil
