@@ -361,3 +361,16 @@ func TestParkedRequestResumesFromASecondCookieLine(t *testing.T) {
 		t.Errorf("upstream got %d requests, the last %s %q; want the parked POST", g.up.count()-before, got.Method, got.Body)
 	}
 }
+
+// TestDeviceIDTheStoreCannotHold: an id too long or not UTF-8 names no
+// device: 404, not a store error.
+func TestDeviceIDTheStoreCannotHold(t *testing.T) {
+	c := startGateway(t, defaultMFA(t)).client()
+	_, _, token := c.enrollAPI("alice", "alice-password")
+	for _, id := range []string{strings.Repeat("a", 600), "%FF"} {
+		r, m := c.api("DELETE", "account/devices/"+id, nil, "Authorization", "Bearer "+token)
+		if r.StatusCode != http.StatusNotFound {
+			t.Errorf("DELETE account/devices/%.20s…: %d %v, want 404", id, r.StatusCode, m)
+		}
+	}
+}

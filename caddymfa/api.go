@@ -248,6 +248,9 @@ func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.pendingUnspent(r.Context(), p); err != nil {
+		return err
+	}
 	codes, err := h.confirmEnrollment(r.Context(), r, p.User, req.FactorID, req.Code)
 	if err != nil {
 		return err

@@ -77,7 +77,9 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, user st
 // revokeDevice forgets one device and ends the sessions started with it.
 func (h *Handler) revokeDevice(ctx context.Context, r *http.Request, user, id string) error {
 	if err := h.devices.Revoke(ctx, user, id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		// An id the store cannot even hold (too long, not UTF-8) names no
+		// device either.
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			return errNotFound
 		}
 		return unavailable(err)

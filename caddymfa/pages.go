@@ -418,6 +418,9 @@ func (h *Handler) enrollConfirmForm(w http.ResponseWriter, r *http.Request) erro
 	if !ok {
 		return h.showFlow(w, r, returnTo, errInvalidMFAToken)
 	}
+	if err := h.pendingUnspent(r.Context(), st.pending); err != nil {
+		return h.showFlow(w, r, returnTo, err)
+	}
 	codes, err := h.confirmEnrollment(r.Context(), r, st.User, form.Get("factor_id"), form.Get("code"))
 	if err != nil {
 		return h.showFlow(w, r, returnTo, err)

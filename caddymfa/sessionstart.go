@@ -111,6 +111,25 @@ func (h *Handler) startRefused(r *http.Request, user string, step store.StepUse,
 	return unavailable(err)
 }
 
+// pendingUnspent refuses a sign-in whose mfa_token was spent already, for
+// the steps that write before the session start spends it (a recovery
+// code, an enrollment's activation). The session start still spends it
+// atomically; this read only keeps a replayed token from costing the user
+// a code or a first enrollment's recovery codes.
+func (h *Handler) pendingUnspent(ctx context.Context, p pending) error {
+	if p.ID == "" {
+		return nil
+	}
+	used, err := h.backend.OnceUsed(ctx, "mfa_token:"+p.ID)
+	switch {
+	case err != nil:
+		return unavailable(err)
+	case used:
+		return errInvalidMFAToken
+	}
+	return nil
+}
+
 // signInWithCode checks a code for the sign-in p and starts the session
 // it earns. A TOTP code is matched in the write that counts its attempt,
 // and the session starts in that write too: on a file store one commit
@@ -122,6 +141,11 @@ func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (veri
 		return verified{}, session{}, "", err
 	}
 	if _, ok := h.secondFactors[codeKind(in)].(codePreparer); !ok {
+		// The code is spent by a write of its own before the session
+		// starts: a spent mfa_token must not get that far.
+		if err := h.pendingUnspent(r.Context(), p); err != nil {
+			return verified{}, session{}, "", err
+		}
 		v, err := h.checkCode(r.Context(), r, p.User, in, nil)
 		if err != nil {
 			return verified{}, session{}, "", err

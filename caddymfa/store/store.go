@@ -95,6 +95,10 @@ type Store interface {
 	// was already marked and has not expired. An expiresAt already past
 	// stores nothing.
 	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
+	// OnceUsed reports whether key is marked used and the mark has not
+	// expired. It only reads: callers racing a UseOnce may all see false,
+	// so it serves to refuse early what UseOnce would refuse anyway.
+	OnceUsed(ctx context.Context, key string) (bool, error)
 
 	// StartSession writes what the end of a sign-in writes: start.OnceKey
 	// (when set) spent as UseOnce would, start.Step (when set) recorded

@@ -36,6 +36,23 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	})
 }
 
+// OnceUsed reports whether key is marked used and not expired.
+func (s *Store) OnceUsed(ctx context.Context, key string) (bool, error) {
+	const op = "once used"
+	if err := checkKeys("once key", key); err != nil {
+		return false, invalid(op, err)
+	}
+	now := s.now()
+	var used bool
+	err := s.read(ctx, op, func(tx *bolt.Tx) (error, error) {
+		var old onceRecord
+		ok, err := getJSON(tx.Bucket(bucketOnce), []byte(key), &old)
+		used = ok && !expired(old.ExpiresAt, now)
+		return nil, err
+	})
+	return used, err
+}
+
 // checkOnce is UseOnce's check of its arguments.
 func checkOnce(key string, expiresAt time.Time) error {
 	if err := checkKeys("once key", key); err != nil {

@@ -39,6 +39,23 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	return onceAnswer(op, s.client.SetArgs(ctx, k, "", redis.SetArgs{Mode: "NX", ExpireAt: fromMS(ms(expiresAt))}))
 }
 
+// OnceUsed reports whether key is marked used: Redis drops the marker
+// when it expires.
+func (s *Store) OnceUsed(ctx context.Context, key string) (bool, error) {
+	const op = "once used"
+	if err := checkKeys("once key", key); err != nil {
+		return false, invalid(op, err)
+	}
+	if err := s.usable(op); err != nil {
+		return false, err
+	}
+	n, err := s.client.Exists(ctx, s.keys.once(key)).Result()
+	if err != nil {
+		return false, failed(op, err)
+	}
+	return n > 0, nil
+}
+
 // onceAnswer reads the answer to a once marker's SET NX.
 func onceAnswer(op string, cmd *redis.StatusCmd) error {
 	ok, err := cmd.Result()

@@ -58,6 +58,7 @@ func keyedCalls(t0 time.Time) []keyedCall {
 			return s.Revoke(ctx, store.Revocation{User: k, NotBefore: t0, ExpiresAt: later})
 		}},
 		{"UseOnce", func(ctx context.Context, s store.Store, k string) error { return s.UseOnce(ctx, k, later) }},
+		{"OnceUsed", func(ctx context.Context, s store.Store, k string) error { _, err := s.OnceUsed(ctx, k); return err }},
 		{"FirstSeen", func(ctx context.Context, s store.Store, k string) error {
 			_, err := s.FirstSeen(ctx, k, t0)
 			return err

@@ -36,6 +36,28 @@ func testUseOnce(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("OnceUsed", func(t *testing.T) {
+		s := h.Open(t)
+		used := func(key string, want bool, what string) {
+			t.Helper()
+			got, err := s.OnceUsed(t.Context(), key)
+			mustOK(t, err, "OnceUsed: "+what)
+			if got != want {
+				t.Errorf("OnceUsed(%q) after %s = %v, want %v", key, what, got, want)
+			}
+		}
+		used("k1", false, "nothing")
+		mustOK(t, s.UseOnce(t.Context(), "k1", future), "UseOnce")
+		used("k1", true, "UseOnce")
+		used("k2", false, "a use of another key")
+		mustOK(t, s.UseOnce(t.Context(), "k3", past), "UseOnce, expiry past")
+		used("k3", false, "a use whose expiry was past")
+		// Asking spends nothing.
+		mustOK(t, s.UseOnce(t.Context(), "k2", future), "UseOnce of a key asked about")
+		_, err := s.OnceUsed(t.Context(), "")
+		wantIs(t, err, store.ErrInvalid, "OnceUsed of an empty key")
+	})
+
 	t.Run("ZeroExpiryInvalid", func(t *testing.T) {
 		wantIs(t, h.Open(t).UseOnce(t.Context(), "k", time.Time{}), store.ErrInvalid, "UseOnce without expiry")
 	})
