@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddymfa/caddy-mfa/caddymfa/factor/totp"
 	"github.com/caddymfa/caddy-mfa/caddymfa/keys"
 )
 
@@ -41,6 +42,7 @@ func TestBadConfigRefusesToStartNamingTheSetting(t *testing.T) {
 		{"identity_from not a placeholder", "mfa {\n secret " + testSecret + "\n identity_from alice\n}", "identity_from"},
 		{"bad header name", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n headers {\n user \"Remote User\"\n }\n}", "headers"},
 		{"bad prefix", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /a/../b\n}", "prefix"},
+		{"issuer too long for a QR code", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n issuer " + strings.Repeat("x", 129) + "\n}", "issuer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -289,5 +291,22 @@ func TestIdentityFromEnrolledModeLetsUnenrolledThrough(t *testing.T) {
 		"Cookie", "__Host-mfa_session=stale; app_theme=dark; __Host-mfa_csrf=x"), http.StatusOK)
 	if got := g.up.last(t).Header.Values("Cookie"); len(got) != 1 || got[0] != "app_theme=dark" {
 		t.Errorf("the app got cookies %q, want only app_theme=dark", got)
+	}
+}
+
+// TestLongestIssuerAndUserFitAQRCode: the longest issuer the config takes
+// and the longest user name a sign-in takes, both of bytes that URL-escape
+// to three, still make a QR code, so enrollment never fails on them.
+func TestLongestIssuerAndUserFitAQRCode(t *testing.T) {
+	secret, err := totp.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := totp.URI(strings.Repeat("é", maxIssuer/2), strings.Repeat("%", maxUsername), secret, totp.Params{})
+	if _, err := totp.QRCodePNG(uri, 256); err != nil {
+		t.Errorf("a %d-byte URI makes no QR code: %v", len(uri), err)
+	}
+	if _, err := totp.QRCodePNG(totp.URI(strings.Repeat("é", 600), "alice", secret, totp.Params{}), 256); err == nil {
+		t.Error("a 1 200-byte issuer made a QR code: the bound is not what stops it")
 	}
 }

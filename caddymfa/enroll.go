@@ -25,6 +25,10 @@ func (e enrollment) qrDataURI() string {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)
 }
 
+// maxIssuer bounds the issuer setting: it appears twice in every QR code,
+// next to a user name of up to 256 bytes.
+const maxIssuer = 128
+
 // issuer is the name authenticator apps show next to the account.
 func (h *Handler) issuer(r *http.Request) string {
 	if h.Issuer != "" {
@@ -56,6 +60,17 @@ func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user str
 	if active > 0 {
 		label = fmt.Sprintf("Authenticator app %d", active+1)
 	}
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return enrollment{}, err
+	}
+	id := newID()
+	// Drawn before anything is written: a site name too long for a QR
+	// code (a catch-all site without `issuer`) is refused, changing nothing.
+	e, err := h.describeEnrollment(r, user, id, secret)
+	if err != nil {
+		return enrollment{}, badRequest("This site's name is too long for an authenticator app's QR code. Ask the operator to set a shorter issuer.")
+	}
 	for _, f := range all {
 		if !f.Pending {
 			continue
@@ -65,17 +80,13 @@ func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user str
 			return enrollment{}, unavailable(err)
 		}
 	}
-	secret, err := totp.NewSecret()
-	if err != nil {
-		return enrollment{}, err
-	}
 	sealed, err := h.ring.Seal(secret, []byte(user))
 	if err != nil {
 		return enrollment{}, err
 	}
 	now := h.now()
 	f := store.FactorRecord{
-		ID:           newID(),
+		ID:           id,
 		Type:         factor.TypeTOTP,
 		Label:        label,
 		Secret:       sealed,
@@ -87,7 +98,7 @@ func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user str
 		return enrollment{}, unavailable(err)
 	}
 	h.auditEvent(r, "enrollment_started", user, factor.TypeTOTP, "success")
-	return h.describeEnrollment(r, user, f.ID, secret)
+	return e, nil
 }
 
 // currentEnrollment finds user's pending setup, if one is still valid.

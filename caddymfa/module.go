@@ -251,6 +251,9 @@ func (h *Handler) provisionSettings() error {
 	if h.idle == 0 {
 		h.idle = defaultSessionIdle
 	}
+	if len(h.Issuer) > maxIssuer {
+		return fmt.Errorf("mfa: issuer must be at most %d bytes (it goes into every QR code), got %d", maxIssuer, len(h.Issuer))
+	}
 	if h.lifetime < time.Minute || h.idle < time.Minute || h.idle > h.lifetime {
 		return fmt.Errorf("mfa: session_lifetime (%v) and session_idle (%v) must be at least 1m, idle no longer than lifetime", h.lifetime, h.idle)
 	}

@@ -221,3 +221,39 @@ func TestGetNeverChangesState(t *testing.T) {
 		t.Errorf("factors after GETs: %v %v", fs, err)
 	}
 }
+
+// TestCrossSiteAccountAPIWithCookieSession: another site's page cannot
+// drive the account API with the user's session cookie: every changing
+// call is refused with csrf_failed and changes nothing.
+func TestCrossSiteAccountAPIWithCookieSession(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	_, codes := c.enrollBrowser("/", "alice", "alice-password")
+	r, before := c.api("GET", "account", nil)
+	mustStatus(t, r, http.StatusOK)
+	factors := before["factors"].([]any)
+	sessions := before["sessions"].([]any)
+	if len(factors) != 1 || len(sessions) != 1 || before["recovery_codes_left"] != float64(len(codes)) {
+		t.Fatalf("account before: %v", before)
+	}
+	factorID := factors[0].(map[string]any)["id"].(string)
+	sessionID := sessions[0].(map[string]any)["id"].(string)
+	cross := []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.test"}
+	for _, call := range []struct{ method, path string }{
+		{"DELETE", "account/factors/" + factorID},
+		{"POST", "account/recovery_codes"},
+		{"DELETE", "account/sessions/" + sessionID},
+		{"POST", "account/logout_everywhere"},
+	} {
+		r, m := c.api(call.method, call.path, nil, cross...)
+		if r.StatusCode != http.StatusForbidden || m["error"] != "csrf_failed" {
+			t.Errorf("cross-site %s %s: %d %v, want 403 csrf_failed", call.method, call.path, r.StatusCode, m)
+		}
+	}
+	r, after := c.api("GET", "account", nil)
+	mustStatus(t, r, http.StatusOK)
+	if len(after["factors"].([]any)) != 1 || len(after["sessions"].([]any)) != 1 || after["recovery_codes_left"] != before["recovery_codes_left"] {
+		t.Errorf("account after the cross-site calls: %v, want it unchanged from %v", after, before)
+	}
+	mustStatus(t, c.get("/"), http.StatusOK)
+}
