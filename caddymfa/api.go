@@ -277,6 +277,10 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 		in.FactorID = ""
 	}
 	if req.MFAToken == "" {
+		if req.RememberDevice {
+			// A confirmation never trusts a device: only a sign-in does.
+			return badRequest("remember_device goes with an mfa_token, at sign-in.")
+		}
 		return h.apiStepUp(w, r, in)
 	}
 	p, err := h.pendingFrom(r, req.MFAToken)

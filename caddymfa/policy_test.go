@@ -402,3 +402,23 @@ func TestDeviceAndResumeCookiesNeverReachUpstream(t *testing.T) {
 		t.Errorf("upstream Cookie %q", got)
 	}
 }
+
+// TestConfirmationNeverTrustsADevice: remember_device asked on a
+// confirmation with a session (no mfa_token) is refused up front, and the
+// code it came with is not spent.
+func TestConfirmationNeverTrustsADevice(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	secret, _, token := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	bearer := []string{"Authorization", "Bearer " + token}
+	code := codeAt(t, secret, g.clock.Now())
+	r, m := c.api("POST", "verify", map[string]any{"code": code, "remember_device": true}, bearer...)
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m["message"]), "mfa_token") || m["device_token"] != nil {
+		t.Errorf("remember_device on a confirmation: %d %v", r.StatusCode, m)
+	}
+	r, m = c.api("POST", "verify", map[string]any{"code": code}, bearer...)
+	if r.StatusCode != http.StatusOK || m["access_token"] == nil {
+		t.Errorf("the same code, confirmed without remember_device: %d %v", r.StatusCode, m)
+	}
+}
