@@ -13,6 +13,9 @@ func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
 	c := g.client()
 	_, _, token := c.enrollAPI("alice", "alice-password")
 
+	// Caddy drops headers spelled with "_" unless allowlisted:
+	// TestUnderscoreIdentityHeadersLetThroughByCaddy sends those with the
+	// allowlist set, where only the plugin stands in their way.
 	spoofs := []struct {
 		name string
 		hdr  []string
@@ -20,13 +23,10 @@ func TestClientIdentityHeadersNeverReachUpstream(t *testing.T) {
 		{"canonical", []string{"Remote-User", "admin"}},
 		{"lower case", []string{"remote-user", "admin"}},
 		{"upper case", []string{"REMOTE-USER", "admin"}},
-		{"underscore", []string{"Remote_User", "admin"}},
 		{"duplicates", []string{"Remote-User", "admin", "Remote-User", "root"}},
 		{"groups", []string{"Remote-Groups", "superusers"}},
 		{"email", []string{"remote-email", "boss@example.com"}},
 		{"methods", []string{"Remote-MFA-Methods", "hwk"}},
-		{"underscores", []string{"REMOTE_MFA_METHODS", "hwk"}},
-		{"one underscore of two", []string{"remote-mfa_methods", "hwk"}},
 		{"hop-by-hop trick", []string{"Connection", "close, Remote-User"}},
 	}
 	for _, s := range spoofs {
