@@ -374,3 +374,35 @@ func TestDeviceIDTheStoreCannotHold(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedRequestWaitsForItsURL: a kept form is not lost when the
+// signed-in user opens another page first; it resumes on its own URL.
+func TestParkedRequestWaitsForItsURL(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "step_up {\n match path /billing/*\n match method POST\n max_age 2m\n }"))
+	c := g.client()
+	secret, _ := c.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(10 * time.Minute)
+	req, _ := http.NewRequest("POST", g.base+"/billing/pay", strings.NewReader("amount=5"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Origin", g.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	r := c.do(req)
+	mustStatus(t, r, http.StatusUnauthorized)
+	vf := formFields(t, r.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, secret, g.clock.Now()))
+	mustStatus(t, c.postForm("/_mfa/verify", vf), http.StatusSeeOther)
+
+	// Another page first: a plain GET, and the form stays kept.
+	mustStatus(t, c.get("/billing/history"), http.StatusOK)
+	if got := g.up.last(t); got.Method != "GET" || got.Path != "/billing/history" {
+		t.Errorf("upstream got %s %s, want GET /billing/history", got.Method, got.Path)
+	}
+	if c.cookie(resumeCookie) == nil {
+		t.Fatal("the kept form's cookie went with a GET of another page")
+	}
+	mustStatus(t, c.get("/billing/pay"), http.StatusOK)
+	if got := g.up.last(t); got.Method != "POST" || got.Path != "/billing/pay" || got.Body != "amount=5" {
+		t.Errorf("upstream got %s %s %q, want the kept POST", got.Method, got.Path, got.Body)
+	}
+}

@@ -2,10 +2,13 @@ package caddymfa
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -72,8 +75,15 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 		h.logStoreError("keeping a request across the challenge", err)
 		return false
 	}
-	http.SetCookie(w, h.cookies.make(resumeCookie, id, until))
+	http.SetCookie(w, h.cookies.make(resumeCookie, id+"."+uriTag(r.URL.RequestURI()), until))
 	return true
+}
+
+// uriTag names the URL a request was parked for, in its resume cookie, so
+// that a GET of another URL leaves it parked instead of taking it.
+func uriTag(uri string) string {
+	sum := sha256.Sum256([]byte(uri))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
 // resumeParked turns the browser's GET back into the request it parked, if
@@ -83,8 +93,10 @@ func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return false
 	}
-	id := cookieValue(r, resumeCookie)
-	if id == "" || len(id) > 64 {
+	id, tag, _ := strings.Cut(cookieValue(r, resumeCookie), ".")
+	if id == "" || len(id) > 64 || tag != uriTag(r.URL.RequestURI()) {
+		// Parked for another URL (the user went elsewhere first): it
+		// waits for that one, or expires.
 		return false
 	}
 	http.SetCookie(w, h.cookies.clear(resumeCookie))
