@@ -222,6 +222,49 @@ func TestGetNeverChangesState(t *testing.T) {
 	}
 }
 
+// TestGetNeverChangesStateInABrowser: the same, from browsers that hold
+// cookies: one signed in, one half way through a sign-in (its pending
+// cookie is what the page routes act on).
+func TestGetNeverChangesStateInABrowser(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	signedIn := g.client()
+	secret, codes := signedIn.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	halfway := g.client()
+	login := halfway.signInBrowser("/", "alice", "alice-password")
+	mustStatus(t, login, http.StatusSeeOther)
+	for _, c := range []*client{signedIn, halfway} {
+		for _, path := range []string{
+			"/_mfa/logout?confirm=1", "/_mfa/verify?code=000000", "/_mfa/enroll/start", "/_mfa/enroll/confirm?code=000000",
+			"/_mfa/enroll/skip", "/_mfa/account/recovery-codes", "/_mfa/account/factors/totp", "/_mfa/account/logout-everywhere",
+			"/_mfa/api/v1/logout", "/_mfa/api/v1/account/logout_everywhere",
+		} {
+			if r := c.get(path); r.StatusCode >= 500 {
+				t.Errorf("GET %s: %d", path, r.StatusCode)
+			}
+		}
+	}
+	mustStatus(t, signedIn.get("/"), http.StatusOK)
+	if n := g.secondFactorFailures(t, "alice"); n != 0 {
+		t.Errorf("a GET counted %d second-factor attempts", n)
+	}
+	st := g.backendFor(t)
+	fs, err := st.Factors(t.Context(), "alice")
+	if err != nil || len(fs) != 1 {
+		t.Errorf("factors after GETs: %v %v", fs, err)
+	}
+	if left, err := st.RecoveryCodesLeft(t.Context(), "alice"); err != nil || left != len(codes) {
+		t.Errorf("recovery codes after GETs: %d %v, want %d", left, err, len(codes))
+	}
+	// The sign-in half way through still ends with its code.
+	page := halfway.get(login.Header.Get("Location"))
+	mustStatus(t, page, http.StatusUnauthorized)
+	vf := formFields(t, page.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, secret, g.clock.Now()))
+	mustStatus(t, halfway.postForm("/_mfa/verify", vf), http.StatusSeeOther)
+	mustStatus(t, halfway.get("/"), http.StatusOK)
+}
+
 // TestCrossSiteAccountAPIWithCookieSession: another site's page cannot
 // drive the account API with the user's session cookie: every changing
 // call is refused with csrf_failed and changes nothing.
