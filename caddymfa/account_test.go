@@ -325,22 +325,7 @@ func TestPostBodySurvivesTheChallenge(t *testing.T) {
 // cookies on several Cookie lines (net/http reads them all). The parked
 // request still resumes when its cookie is not on the first line.
 func TestParkedRequestResumesFromASecondCookieLine(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "step_up {\n match path /billing/*\n match method POST\n max_age 2m\n }"))
-	c := g.client()
-	secret, _ := c.enrollBrowser("/", "alice", "alice-password")
-	g.clock.Advance(10 * time.Minute)
-
-	req, _ := http.NewRequest("POST", g.base+"/billing/pay", strings.NewReader("amount=5"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Origin", g.base)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	r := c.do(req)
-	mustStatus(t, r, http.StatusUnauthorized)
-	vf := formFields(t, r.Body, "/_mfa/verify")
-	vf.Set("code", codeAt(t, secret, g.clock.Now()))
-	back := c.postForm("/_mfa/verify", vf)
-	mustStatus(t, back, http.StatusSeeOther)
+	g, c, back := parkedPayment(t)
 
 	sess, resume := c.cookie("__Host-mfa_session"), c.cookie(resumeCookie)
 	if sess == nil || resume == nil {
@@ -378,20 +363,7 @@ func TestDeviceIDTheStoreCannotHold(t *testing.T) {
 // TestParkedRequestWaitsForItsURL: a kept form is not lost when the
 // signed-in user opens another page first; it resumes on its own URL.
 func TestParkedRequestWaitsForItsURL(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "step_up {\n match path /billing/*\n match method POST\n max_age 2m\n }"))
-	c := g.client()
-	secret, _ := c.enrollBrowser("/", "alice", "alice-password")
-	g.clock.Advance(10 * time.Minute)
-	req, _ := http.NewRequest("POST", g.base+"/billing/pay", strings.NewReader("amount=5"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Origin", g.base)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	r := c.do(req)
-	mustStatus(t, r, http.StatusUnauthorized)
-	vf := formFields(t, r.Body, "/_mfa/verify")
-	vf.Set("code", codeAt(t, secret, g.clock.Now()))
-	mustStatus(t, c.postForm("/_mfa/verify", vf), http.StatusSeeOther)
+	g, c, _ := parkedPayment(t)
 
 	// Another page first: a plain GET, and the form stays kept.
 	mustStatus(t, c.get("/billing/history"), http.StatusOK)
@@ -405,4 +377,28 @@ func TestParkedRequestWaitsForItsURL(t *testing.T) {
 	if got := g.up.last(t); got.Method != "POST" || got.Path != "/billing/pay" || got.Body != "amount=5" {
 		t.Errorf("upstream got %s %s %q, want the kept POST", got.Method, got.Path, got.Body)
 	}
+}
+
+// parkedPayment: alice, her second factor too old for the step-up on
+// POST /billing/*, sends amount=5 to /billing/pay from our own origin;
+// the form is kept and she confirms with a code. It returns that
+// confirmation's answer, a redirect back to /billing/pay.
+func parkedPayment(t *testing.T) (*gateway, *client, response) {
+	t.Helper()
+	g := startGateway(t, policyMFA(t, "step_up {\n match path /billing/*\n match method POST\n max_age 2m\n }"))
+	c := g.client()
+	secret, _ := c.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(10 * time.Minute)
+	req, _ := http.NewRequest("POST", g.base+"/billing/pay", strings.NewReader("amount=5"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Origin", g.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	r := c.do(req)
+	mustStatus(t, r, http.StatusUnauthorized)
+	vf := formFields(t, r.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, secret, g.clock.Now()))
+	back := c.postForm("/_mfa/verify", vf)
+	mustStatus(t, back, http.StatusSeeOther)
+	return g, c, back
 }
