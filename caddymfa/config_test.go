@@ -184,15 +184,7 @@ func TestIdentityFromBasicAuth(t *testing.T) {
 	c := g.client()
 	auth := []string{"Authorization", basicAuth("erin", "erin-password")}
 	// basic_auth passed: straight to enrollment, no password form of ours.
-	page := c.get("/", auth...)
-	mustStatus(t, page, http.StatusUnauthorized)
-	start := formFields(t, page.Body, "/_mfa/enroll/start")
-	mustStatus(t, c.postForm("/_mfa/enroll/start", start, auth...), http.StatusSeeOther)
-	page = c.get("/", auth...)
-	secret := elementAttr(t, page.Body, "secret", "data-value")
-	form := formFields(t, page.Body, "/_mfa/enroll/confirm")
-	form.Set("code", codeAt(t, secret, g.clock.Now()))
-	mustStatus(t, c.postForm("/_mfa/enroll/confirm", form, auth...), http.StatusOK)
+	c.enrollBehindBasicAuth(auth)
 	mustStatus(t, c.get("/", auth...), http.StatusOK)
 	if got := g.up.last(t).Header.Get("Remote-User"); got != "erin" {
 		t.Errorf("Remote-User = %q", got)
@@ -309,4 +301,21 @@ func TestLongestIssuerAndUserFitAQRCode(t *testing.T) {
 	if _, err := totp.QRCodePNG(totp.URI(strings.Repeat("é", 600), "alice", secret, totp.Params{}), 256); err == nil {
 		t.Error("a 1 200-byte issuer made a QR code: the bound is not what stops it")
 	}
+}
+
+// enrollBehindBasicAuth enrolls, in the browser, the user whose basic_auth
+// header auth carries (identity_from: no password form of ours) and
+// returns the authenticator's secret.
+func (c *client) enrollBehindBasicAuth(auth []string) string {
+	c.t.Helper()
+	page := c.get("/", auth...)
+	mustStatus(c.t, page, http.StatusUnauthorized)
+	start := formFields(c.t, page.Body, "/_mfa/enroll/start")
+	mustStatus(c.t, c.postForm("/_mfa/enroll/start", start, auth...), http.StatusSeeOther)
+	page = c.get("/", auth...)
+	secret := elementAttr(c.t, page.Body, "secret", "data-value")
+	form := formFields(c.t, page.Body, "/_mfa/enroll/confirm")
+	form.Set("code", codeAt(c.t, secret, c.g.clock.Now()))
+	mustStatus(c.t, c.postForm("/_mfa/enroll/confirm", form, auth...), http.StatusOK)
+	return secret
 }

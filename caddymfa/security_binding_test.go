@@ -34,14 +34,7 @@ func TestIdentityFromSessionRefusedForAnotherVouchedUser(t *testing.T) {
 	frank := []string{"Authorization", basicAuth("frank", "frank-password")}
 
 	// erin enrolls and gets a full session cookie.
-	page := c.get("/", erin...)
-	mustStatus(t, page, http.StatusUnauthorized)
-	mustStatus(t, c.postForm("/_mfa/enroll/start", formFields(t, page.Body, "/_mfa/enroll/start"), erin...), http.StatusSeeOther)
-	page = c.get("/", erin...)
-	secret := elementAttr(t, page.Body, "secret", "data-value")
-	form := formFields(t, page.Body, "/_mfa/enroll/confirm")
-	form.Set("code", codeAt(t, secret, g.clock.Now()))
-	mustStatus(t, c.postForm("/_mfa/enroll/confirm", form, erin...), http.StatusOK)
+	c.enrollBehindBasicAuth(erin)
 	// Control: the session works with erin's credentials.
 	mustStatus(t, c.get("/", erin...), http.StatusOK)
 	if got := g.up.last(t).Header.Get("Remote-User"); got != "erin" {
