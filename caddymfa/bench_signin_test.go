@@ -216,6 +216,11 @@ func (c *countingStore) UseOnce(ctx context.Context, key string, expiresAt time.
 	return c.Store.UseOnce(ctx, key, expiresAt)
 }
 
+func (c *countingStore) OnceUsed(ctx context.Context, key string) (bool, error) {
+	c.reads.Add(1)
+	return c.Store.OnceUsed(ctx, key)
+}
+
 func (c *countingStore) FirstSeen(ctx context.Context, user string, now time.Time) (time.Time, error) {
 	c.writes.Add(1)
 	return c.Store.FirstSeen(ctx, user, now)

@@ -111,11 +111,10 @@ func (h *Handler) startRefused(r *http.Request, user string, step store.StepUse,
 	return unavailable(err)
 }
 
-// pendingUnspent refuses a sign-in whose mfa_token was spent already, for
-// the steps that write before the session start spends it (a recovery
-// code, an enrollment's activation). The session start still spends it
-// atomically; this read only keeps a replayed token from costing the user
-// a code or a first enrollment's recovery codes.
+// pendingUnspent refuses a sign-in whose mfa_token was spent already,
+// before anything is counted or written. The session start still spends
+// the token atomically; this read keeps a replayed token from costing the
+// user an attempt, a recovery code or a first enrollment's recovery codes.
 func (h *Handler) pendingUnspent(ctx context.Context, p pending) error {
 	if p.ID == "" {
 		return nil
@@ -140,12 +139,14 @@ func (h *Handler) signInWithCode(r *http.Request, p pending, in codeInput) (veri
 	if err != nil {
 		return verified{}, session{}, "", err
 	}
+	// A spent mfa_token is refused before its code is counted or looked
+	// at: it would cost the user an attempt, a recovery code (spent by a
+	// write of its own before the session starts), and tell wrong codes
+	// (invalid_code) from right ones (invalid_token).
+	if err := h.pendingUnspent(r.Context(), p); err != nil {
+		return verified{}, session{}, "", err
+	}
 	if _, ok := h.secondFactors[codeKind(in)].(codePreparer); !ok {
-		// The code is spent by a write of its own before the session
-		// starts: a spent mfa_token must not get that far.
-		if err := h.pendingUnspent(r.Context(), p); err != nil {
-			return verified{}, session{}, "", err
-		}
 		v, err := h.checkCode(r.Context(), r, p.User, in, nil)
 		if err != nil {
 			return verified{}, session{}, "", err

@@ -61,3 +61,26 @@ func TestSpentMFATokenConfirmsNoEnrollment(t *testing.T) {
 		t.Errorf("bob after the refused confirmation: %d %v", r.StatusCode, m)
 	}
 }
+
+// TestSpentMFATokenCountsNoAttempt: codes sent with a token that already
+// signed in are not counted and not looked at: a wrong code and a right
+// one both get invalid_token.
+func TestSpentMFATokenCountsNoAttempt(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	secret, _, _ := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	tok := c.loginAPI("alice", "alice-password")
+	r, _ := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
+	mustStatus(t, r, http.StatusOK)
+	g.clock.Advance(time.Minute)
+	for _, code := range []string{"000000", codeAt(t, secret, g.clock.Now())} {
+		r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": code})
+		if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" {
+			t.Errorf("code %s with a spent mfa_token: %d %v, want 401 invalid_token", code, r.StatusCode, m)
+		}
+	}
+	if n := g.secondFactorFailures(t, "alice"); n != 0 {
+		t.Errorf("codes with a spent mfa_token counted %d attempts", n)
+	}
+}
