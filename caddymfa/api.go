@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
 )
@@ -158,7 +159,7 @@ func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	expiresIn := int(done.Pending.ExpiresAt.Sub(h.now()).Seconds())
+	expiresIn := secondsUntil(done.Pending.ExpiresAt, h.now())
 	switch done.Status {
 	case statusAuthenticated:
 		return h.writeTokens(w, done.Session, done.SessionToken, tokensExtra{})
@@ -368,7 +369,7 @@ func (h *Handler) writeTokens(w http.ResponseWriter, s session, tok string, extr
 		Status:                 statusAuthenticated,
 		AccessToken:            tok,
 		TokenType:              "Bearer",
-		ExpiresIn:              int(s.ExpiresAt.Sub(h.now()).Seconds()),
+		ExpiresIn:              secondsUntil(s.ExpiresAt, h.now()),
 		SessionID:              s.SID,
 		AMR:                    s.AMR,
 		RecoveryCodes:          extra.codes,
@@ -401,7 +402,7 @@ func (h *Handler) apiSession(w http.ResponseWriter, r *http.Request) error {
 		AuthTime:    s.AuthTime.Unix(),
 		ExpiresAt:   next.ExpiresAt.Unix(),
 		AccessToken: tok,
-		ExpiresIn:   int(next.ExpiresAt.Sub(now).Seconds()),
+		ExpiresIn:   secondsUntil(next.ExpiresAt, now),
 	}
 	if !s.MFATime.IsZero() {
 		ans.MFATime = s.MFATime.Unix()
@@ -420,4 +421,15 @@ func (h *Handler) apiLogout(w http.ResponseWriter, r *http.Request) error {
 	pageHeaders(w)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// secondsUntil is expires_in for a token that expires at exp: whole
+// seconds, rounded up, so that a token whose exp was cut to the second
+// still reads its full lifetime (300, not 299), and never negative.
+func secondsUntil(exp, now time.Time) int {
+	d := exp.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }

@@ -273,3 +273,26 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestSecondsUntil: expires_in is whole seconds rounded up, so a token
+// read a moment after it was issued still shows its full lifetime (300,
+// not 299), and never a negative number.
+func TestSecondsUntil(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		exp, at time.Time
+		want    int
+	}{
+		{now.Add(5 * time.Minute), now, 300},
+		{now.Add(5 * time.Minute), now.Add(time.Microsecond), 300},
+		{now.Add(5 * time.Minute), now.Add(999 * time.Millisecond), 300},
+		{now.Add(5 * time.Minute), now.Add(time.Second), 299},
+		{now.Add(500 * time.Millisecond), now, 1},
+		{now, now, 0},
+		{now, now.Add(time.Second), 0},
+	} {
+		if got := secondsUntil(tc.exp, tc.at); got != tc.want {
+			t.Errorf("secondsUntil(%v after) = %d, want %d", tc.exp.Sub(tc.at), got, tc.want)
+		}
+	}
+}
