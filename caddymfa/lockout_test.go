@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,14 +173,17 @@ func TestUnknownUserWrongPasswordAndLockedLookAlike(t *testing.T) {
 	if unknown != wrong {
 		t.Errorf("unknown user %q vs wrong password %q", unknown, wrong)
 	}
-	if len(r1.Cookies()) != len(r2.Cookies()) {
-		t.Errorf("cookies differ: %v vs %v", r1.Cookies(), r2.Cookies())
+	if s1, s2 := answerShape(r1), answerShape(r2); s1 != s2 {
+		t.Errorf("answers differ: %s vs %s", s1, s2)
 	}
 	// Browser pages differ only in their per-request nonce and token.
 	p1 := g.client().signInBrowser("/", "mallory", "x")
 	p2 := g.client().signInBrowser("/", "alice", "x")
 	if p1.StatusCode != p2.StatusCode || pageText(p1.Body) != pageText(p2.Body) {
 		t.Errorf("pages differ: %d %q vs %d %q", p1.StatusCode, pageText(p1.Body), p2.StatusCode, pageText(p2.Body))
+	}
+	if s1, s2 := answerShape(p1), answerShape(p2); s1 != s2 {
+		t.Errorf("pages' headers differ: %s vs %s", s1, s2)
 	}
 
 	// Five failures lock any name alike, known or not; the right password
@@ -299,4 +304,22 @@ func TestPageSignInClearsCodeCounter(t *testing.T) {
 		t.Errorf("failures after the right code = %d, want 0", n)
 	}
 	mustStatus(t, c.get("/"), http.StatusOK)
+}
+
+// answerShape is what an answer shows besides its body and per-request
+// values: its header names and each cookie's name and attributes.
+func answerShape(r response) string {
+	var parts []string
+	for name := range r.Header {
+		switch name {
+		case "Date", "Content-Length":
+			continue // per answer, or follows the per-request nonce
+		}
+		parts = append(parts, "header "+name)
+	}
+	for _, c := range r.Cookies() {
+		parts = append(parts, fmt.Sprintf("cookie %s path=%s max-age=%d secure=%t httponly=%t samesite=%d", c.Name, c.Path, c.MaxAge, c.Secure, c.HttpOnly, c.SameSite))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }
