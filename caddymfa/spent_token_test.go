@@ -11,18 +11,12 @@ import (
 // authenticator confirmed with one stays pending.
 
 func TestSpentMFATokenCostsNoRecoveryCode(t *testing.T) {
-	g := startGateway(t, defaultMFA(t))
-	c := g.client()
-	secret, codes, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
-
-	tok := c.loginAPI("alice", "alice-password")
-	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
-	mustStatus(t, r, http.StatusOK)
-	bearer := []string{"Authorization", "Bearer " + m["access_token"].(string)}
+	_, c, sp := spentToken(t)
+	codes, tok := sp.codes, sp.token
+	bearer := []string{"Authorization", "Bearer " + sp.access}
 
 	// The same token again, now with a recovery code.
-	r, m = c.api("POST", "verify", map[string]any{"mfa_token": tok, "recovery_code": codes[0]})
+	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "recovery_code": codes[0]})
 	if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" {
 		t.Fatalf("a spent mfa_token with a recovery code: %d %v", r.StatusCode, m)
 	}
@@ -66,13 +60,8 @@ func TestSpentMFATokenConfirmsNoEnrollment(t *testing.T) {
 // signed in are not counted and not looked at: a wrong code and a right
 // one both get invalid_token.
 func TestSpentMFATokenCountsNoAttempt(t *testing.T) {
-	g := startGateway(t, defaultMFA(t))
-	c := g.client()
-	secret, _, _ := c.enrollAPI("alice", "alice-password")
-	g.clock.Advance(time.Minute)
-	tok := c.loginAPI("alice", "alice-password")
-	r, _ := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
-	mustStatus(t, r, http.StatusOK)
+	g, c, sp := spentToken(t)
+	secret, tok := sp.secret, sp.token
 	g.clock.Advance(time.Minute)
 	for _, code := range []string{"000000", codeAt(t, secret, g.clock.Now())} {
 		r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": code})
@@ -83,4 +72,26 @@ func TestSpentMFATokenCountsNoAttempt(t *testing.T) {
 	if n := g.secondFactorFailures(t, "alice"); n != 0 {
 		t.Errorf("codes with a spent mfa_token counted %d attempts", n)
 	}
+}
+
+// spent is alice's authenticator and an mfa_token she has signed in with.
+type spent struct {
+	secret string
+	codes  []string // her recovery codes
+	token  string   // the spent mfa_token
+	access string   // the session it started
+}
+
+func spentToken(t *testing.T) (*gateway, *client, spent) {
+	t.Helper()
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	var sp spent
+	sp.secret, sp.codes, _ = c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	sp.token = c.loginAPI("alice", "alice-password")
+	r, m := c.api("POST", "verify", map[string]any{"mfa_token": sp.token, "code": codeAt(t, sp.secret, g.clock.Now())})
+	mustStatus(t, r, http.StatusOK)
+	sp.access = m["access_token"].(string)
+	return g, c, sp
 }
