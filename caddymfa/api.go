@@ -271,7 +271,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.RememberDevice && !h.devicesEnabled() {
 		// Refused before the code is looked at: nothing is spent.
-		return badRequest("Trusted devices are turned off here.")
+		return errDevicesOff
 	}
 	in := codeInput{Code: req.Code, RecoveryCode: req.RecoveryCode, FactorID: req.FactorID}
 	if in.FactorID == factor.TypeRecoveryCode {

@@ -60,10 +60,14 @@ func deviceTokenOf(r *http.Request, fromBody string) string {
 }
 
 // rememberDevice trusts the browser of a user who just passed a second
+// errDevicesOff answers a request to trust a device where trusted devices
+// are turned off.
+var errDevicesOff = badRequest("Trusted devices are turned off here.")
+
 // factor: it sets the cookie and returns the token for API clients.
 func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, user string) (string, error) {
 	if !h.devicesEnabled() {
-		return "", badRequest("Trusted devices are turned off here.")
+		return "", errDevicesOff
 	}
 	tok, d, err := h.devices.Issue(r.Context(), user, r.UserAgent())
 	if err != nil {

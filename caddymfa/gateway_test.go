@@ -275,8 +275,13 @@ func (g *gateway) logs() string {
 // auditEvents returns the audit log entries.
 func (g *gateway) auditEvents() []map[string]any {
 	g.t.Helper()
+	return auditEventsIn(g.logs())
+}
+
+// auditEventsIn reads the audit events from the JSON log lines of text.
+func auditEventsIn(text string) []map[string]any {
 	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(g.logs()))
+	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var m map[string]any

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -118,13 +119,11 @@ func contentSecurityPolicy(nonce, imgSrc string) string {
 // out (the logo then does not show) rather than let into the policy.
 func imgSources(logo string) string {
 	const base = "'self' data:"
-	rest, ok := strings.CutPrefix(logo, "https://")
-	if !ok {
+	u, err := url.Parse(logo)
+	if err != nil || u.Scheme != "https" {
 		return base
 	}
-	host, _, _ := strings.Cut(rest, "/")
-	host, _, _ = strings.Cut(host, "?")
-	host, _, _ = strings.Cut(host, "#")
+	host := u.Host
 	if host == "" || strings.ContainsFunc(host, func(r rune) bool {
 		return !(r == '.' || r == '-' || r == ':' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
 	}) {

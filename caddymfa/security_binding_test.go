@@ -2,7 +2,6 @@ package caddymfa
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -107,7 +106,7 @@ func TestSealedFactorSecretIsBoundToItsUser(t *testing.T) {
 	aliceSecret, _, _ := g.client().enrollAPI("alice", "alice-password")
 	g.client().enrollAPI("bob", "bob-password")
 
-	ctx := context.Background()
+	ctx := t.Context()
 	b := g.backendFor(t)
 	af, err := b.Factors(ctx, "alice")
 	if err != nil || len(af) != 1 {

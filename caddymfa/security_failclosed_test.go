@@ -1,7 +1,6 @@
 package caddymfa
 
 import (
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/caddymfa/caddy-mfa/caddymfa/keys"
 	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
 
@@ -27,14 +25,9 @@ func TestLimitsAreNeverSkippedWhenTheirCounterFails(t *testing.T) {
 	secret, _, _ := c.enrollAPI("alice", "alice-password")
 	g.clock.Advance(time.Minute)
 
-	ring, err := keys.NewRing(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The Redis key of a counter, as the handler's attemptKey names it.
-	counter := func(kind, value string) string {
-		return prefix + "a:" + kind + ":" + hex.EncodeToString(ring.KeyedHash("attempt key", []byte(kind+"\x00"+value))[:16])
-	}
+	// The Redis key of a counter the handler names with attemptKey.
+	h := &Handler{ring: mustRing(t)}
+	counter := func(kind, value string) string { return prefix + "a:" + h.attemptKey(kind, value) }
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	poison := func(names ...string) func() {

@@ -1,13 +1,11 @@
 package caddymfa
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -37,10 +35,7 @@ func TestRecoveryCodesStoredAsKeyedHashesAndRegenerationAudited(t *testing.T) {
 	// Fresh from enrollment: regeneration is allowed and audited once.
 	r, m := c.api("POST", "account/recovery_codes", nil, bearer...)
 	mustStatus(t, r, http.StatusOK)
-	var newCodes []string
-	for _, v := range m["recovery_codes"].([]any) {
-		newCodes = append(newCodes, v.(string))
-	}
+	newCodes := toStrings(m["recovery_codes"])
 	if len(newCodes) != recovery.DefaultCount {
 		t.Fatalf("regeneration gave %d codes, want %d", len(newCodes), recovery.DefaultCount)
 	}
@@ -171,15 +166,8 @@ func TestAuditTimeFieldIsUTCWhenClockIsNot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e map[string]any
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e["logger"] != "http.handlers.mfa.audit" {
-			continue
-		}
-		n++
+	events := auditEventsIn(string(data))
+	for _, e := range events {
 		s, ok := e["time"].(string)
 		if !ok {
 			t.Errorf("%v: time %v (%T) is not an iso8601 string; is time_format applied?", e["event"], e["time"], e["time"])
@@ -202,8 +190,8 @@ func TestAuditTimeFieldIsUTCWhenClockIsNot(t *testing.T) {
 			t.Errorf("no %s audit event in the iso8601 log", ev)
 		}
 	}
-	if n < 3 {
-		t.Fatalf("only %d audit events in %s:\n%s", n, auditLog, data)
+	if len(events) < 3 {
+		t.Fatalf("only %d audit events in %s:\n%s", len(events), auditLog, data)
 	}
 }
 
