@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor/totp"
 	"github.com/caddymfa/caddy-mfa/caddymfa/keys"
+	"github.com/caddymfa/caddy-mfa/caddymfa/store/boltstore"
 )
 
 func TestBadConfigRefusesToStartNamingTheSetting(t *testing.T) {
@@ -318,4 +320,44 @@ func (c *client) enrollBehindBasicAuth(auth []string) string {
 	form.Set("code", codeAt(c.t, secret, c.g.clock.Now()))
 	mustStatus(c.t, c.postForm("/_mfa/enroll/confirm", form, auth...), http.StatusOK)
 	return secret
+}
+
+// TestCatchAllSiteWithALongHost: a site without a host name and without
+// `issuer` names itself after the request's Host. A Host too long for a
+// QR code gets a 400 that says so, and no setup is written; the same site
+// enrolls a user who comes with a usual Host.
+func TestCatchAllSiteWithALongHost(t *testing.T) {
+	port := freePort(t)
+	og := startOpsGateway(t, "", opsOptions{sites: fmt.Sprintf("http://:%d {\n%s\nreverse_proxy {UPSTREAM}\n}", port, defaultMFA(t))})
+	catchAll := *og.gateway
+	catchAll.base = fmt.Sprintf("http://localhost:%d", port)
+	c := catchAll.client()
+
+	longHost := strings.Repeat("legacy-app.", 180) + "example"
+	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"}, "Host", longHost)
+	mustStatus(t, r, http.StatusAccepted)
+	if m["status"] != "enrollment_required" {
+		t.Fatalf("login: %v", m)
+	}
+	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": m["mfa_token"].(string)}, "Host", longHost)
+	mustStatus(t, r, http.StatusBadRequest)
+	if msg, _ := m["message"].(string); m["error"] != "invalid_request" || !strings.Contains(msg, "too long for an authenticator app's QR code") {
+		t.Errorf("enrollment under a %d-byte Host: %v", len(longHost), m)
+	}
+
+	c.enrollAPI("alice", "alice-password")
+
+	if err := caddy.Stop(); err != nil { // flush and release the file
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(og.dir, "mfa.db"), boltstore.Options{SweepEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for user, want := range map[string]int{"bob": 0, "alice": 1} {
+		if fs, err := st.Factors(t.Context(), user); err != nil || len(fs) != want {
+			t.Errorf("%s has %d factors (%v), want %d", user, len(fs), err, want)
+		}
+	}
 }
