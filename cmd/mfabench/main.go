@@ -109,6 +109,10 @@ func main() {
 	}
 }
 
+// isControl tells whether the mfa site is a control (bypass, A/A or plain
+// with the same headers) rather than the gateway as configured.
+func (o options) isControl() bool { return o.control || o.aaControl || o.headersControl }
+
 // check refuses option values and combinations the bench cannot run,
 // naming the flag.
 func (o options) check() error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,5 +70,47 @@ func TestPairRoundsWeighsPlainByTime(t *testing.T) {
 	got := pairRounds([]result{at(0), at(3)}, []result{run(1, 1.1*1000, 90*time.Microsecond)})
 	if math.Abs(got.throughput.median-1.1) > 1e-9 || math.Abs(got.cpu.median) > 1e-9 {
 		t.Errorf("a run 10 %% faster: %+v, want 1.1×, +0 µs", got)
+	}
+}
+
+// TestReportLabelsControlRuns: only a run of the gateway as configured
+// prints "target" lines; a control run prints the same checks as
+// "control", so its verdicts cannot be read as the targets'.
+func TestReportLabelsControlRuns(t *testing.T) {
+	sites := [3]site{{name: "plain"}, {name: "mfa"}, {name: "fwd"}}
+	results := map[string][]result{}
+	for i := range 6 {
+		for j, s := range sites {
+			results[s.name] = append(results[s.name], result{slot: 3*i + j, requests: 1000, throughput: 1000,
+				serverCPU: 100 * time.Millisecond, p50: time.Millisecond, p99: 2 * time.Millisecond, elapsed: time.Second})
+		}
+	}
+	for name, o := range map[string]options{
+		"gateway":          {rounds: 6},
+		"-bypass-control":  {rounds: 6, control: true},
+		"-aa-control":      {rounds: 6, aaControl: true},
+		"-headers-control": {rounds: 6, headersControl: true},
+	} {
+		var out strings.Builder
+		report(&out, sites, results, o)
+		var targets, controls int
+		for line := range strings.Lines(out.String()) {
+			switch {
+			case strings.HasPrefix(line, "target "):
+				targets++
+			case strings.HasPrefix(line, "control "):
+				controls++
+			}
+		}
+		want := [2]int{6, 0}
+		if o.isControl() {
+			want = [2]int{0, 6}
+		}
+		if got := [2]int{targets, controls}; got != want {
+			t.Errorf("%s: %d target and %d control lines, want %v:\n%s", name, targets, controls, want, out.String())
+		}
+		if !strings.Contains(out.String(), "met") {
+			t.Errorf("%s: no verdict printed:\n%s", name, out.String())
+		}
 	}
 }
