@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -57,8 +58,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		dir := d.Val()
+		// Settings that take one value would silently keep the last; a
+		// second lockout block would reset what the first set.
+		once := dir
+		if dir == "rate_limit" {
+			once = "lockout"
+		}
+		switch dir {
+		case "secret", "user", "step_up", "bypass", "headers":
+		default:
+			if seen[once] {
+				return d.Errf("mfa: %s given twice: give it once", dir)
+			}
+			seen[once] = true
+		}
 		var err error
 		switch dir {
 		case "secret":
@@ -83,9 +99,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "enforce":
 			err = oneArg(d, &h.Enforce)
 		case "session_lifetime":
-			err = durationArg(d, &h.SessionLifetime)
+			err = positiveDurationArg(d, &h.SessionLifetime)
 		case "session_idle":
-			err = durationArg(d, &h.SessionIdle)
+			err = positiveDurationArg(d, &h.SessionIdle)
 		case "prefix":
 			err = oneArg(d, &h.Prefix)
 		case "issuer":
@@ -119,22 +135,31 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "keep_body":
 			var s string
 			if err = oneArg(d, &s); err == nil {
-				if s == "off" || s == "0" {
+				if s == "off" {
 					h.KeepBody = -1
 					break
 				}
 				n, perr := humanize.ParseBytes(s)
-				if perr != nil || n > 16<<20 {
-					return d.Errf("keep_body: %q is not a size up to 16MiB such as 64KiB (or off)", s)
+				switch {
+				case perr != nil:
+					return d.Errf("keep_body: %q is not a size such as 64KiB (or off)", s)
+				case n > maxKeepBody:
+					return d.Errf("keep_body: %s is over the %s a kept request can hold", s, humanize.IBytes(maxKeepBody))
+				case n == 0:
+					h.KeepBody = -1
+				default:
+					h.KeepBody = int64(n)
 				}
-				h.KeepBody = int64(n)
 			}
 		case "max_body":
 			var s string
 			if err = oneArg(d, &s); err == nil {
 				n, perr := humanize.ParseBytes(s)
-				if perr != nil || n > 1<<30 {
+				switch {
+				case perr != nil:
 					return d.Errf("max_body: %q is not a size such as 64KiB", s)
+				case n < minMaxBody || n > maxMaxBody:
+					return d.Errf("max_body: %s is not between %s and %s", s, humanize.IBytes(minMaxBody), humanize.IBytes(maxMaxBody))
 				}
 				h.MaxBody = int64(n)
 			}
@@ -161,15 +186,42 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	dir := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return d.Errf("%s: %q is not a whole number", d.Val(), s)
+		return d.Errf("%s: %q is not a whole number", dir, s)
 	}
 	*dst = n
+	return nil
+}
+
+// positiveIntArg is intArg for settings whose zero would quietly mean
+// "the default" in JSON: written out, it is a mistake.
+func positiveIntArg(d *caddyfile.Dispenser, dst *int) error {
+	dir := d.Val()
+	if err := intArg(d, dst); err != nil {
+		return err
+	}
+	if *dst < 1 {
+		return d.Errf("%s: must be at least 1, got %d", dir, *dst)
+	}
+	return nil
+}
+
+// positiveDurationArg is durationArg for settings whose zero would quietly
+// mean "the default".
+func positiveDurationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	dir := d.Val()
+	if err := durationArg(d, dst); err != nil {
+		return err
+	}
+	if *dst <= 0 {
+		return d.Errf("%s: must be a positive duration, got %v", dir, time.Duration(*dst))
+	}
 	return nil
 }
 
@@ -277,13 +329,13 @@ func (h *Handler) unmarshalLockout(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "threshold":
-			err = intArg(d, &lc.Threshold)
+			err = positiveIntArg(d, &lc.Threshold)
 		case "max_failures":
-			err = intArg(d, &lc.MaxFailures)
+			err = positiveIntArg(d, &lc.MaxFailures)
 		case "ip_threshold":
-			err = intArg(d, &lc.IPThreshold)
+			err = positiveIntArg(d, &lc.IPThreshold)
 		case "forget":
-			err = durationArg(d, &lc.Forget)
+			err = positiveDurationArg(d, &lc.Forget)
 		case "durations":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -85,6 +85,41 @@ func (hn HeaderNames) withDefaults() HeaderNames {
 	}
 }
 
+// protocolHeaders carry the request itself, its credentials or what the
+// proxy adds; an identity header by one of these names would break the
+// request or be overwritten.
+var protocolHeaders = []string{
+	"Host", "Cookie", "Authorization", "Proxy-Authorization", "Content-Length", "Content-Type",
+	"Content-Encoding", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "TE",
+	"Trailer", "Upgrade", "Expect", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto",
+	"X-Forwarded-Host", "Via",
+}
+
+// check refuses configured names that are a protocol header, or that two
+// fields share (the second value would silently replace the first).
+func (hn HeaderNames) check() error {
+	fields := []struct{ field, name string }{
+		{"user", hn.User}, {"email", hn.Email}, {"name", hn.Name}, {"groups", hn.Groups},
+		{"methods", hn.Methods}, {"auth_time", hn.AuthTime}, {"mfa_time", hn.MFATime},
+	}
+	for i, f := range fields {
+		if f.name == "" {
+			continue
+		}
+		for _, p := range protocolHeaders {
+			if sameHeaderName(f.name, p) {
+				return fmt.Errorf("%s: %q is a header of HTTP or of the proxy; give the identity header its own name", f.field, f.name)
+			}
+		}
+		for _, g := range fields[:i] {
+			if sameHeaderName(f.name, g.name) {
+				return fmt.Errorf("%s and %s are both sent as %q; give each its own name", g.field, f.field, f.name)
+			}
+		}
+	}
+	return nil
+}
+
 // names lists the configured header names, canonicalised.
 func (hn HeaderNames) names() []string {
 	var out []string
@@ -173,14 +208,53 @@ type BrandingConfig struct {
 	Color string `json:"color,omitempty"`
 }
 
+// Limits of the body settings. A kept request is stored sealed, its body
+// in base64 next to its URL, and a store holds at most 1 MiB of it.
+const (
+	minMaxBody       = 1 << 10
+	maxMaxBody       = 16 << 20
+	maxKeepBody      = 512 << 10
+	maxTrustedDevice = 400 * 24 * time.Hour
+)
+
+// validCookieDomain accepts what browsers (and net/http, which otherwise
+// drops the Domain attribute) take as a cookie domain: dot-separated
+// labels of ASCII letters, digits and inner hyphens, a leading dot
+// allowed.
+func validCookieDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // normalizePrefix makes "/_mfa", "_mfa/" and "/_mfa/" all "/_mfa/".
 func normalizePrefix(p string) (string, error) {
 	if p == "" {
 		return defaultPrefix, nil
 	}
 	p = "/" + strings.Trim(p, "/") + "/"
-	if p == "//" || strings.ContainsAny(p, "?#%\\ ") || strings.Contains(p, "..") {
+	if p == "//" || strings.ContainsAny(p, "?#%\\ ") {
 		return "", fmt.Errorf("prefix %q must be a plain path such as /_mfa/", p)
+	}
+	// A browser would clean "." and ".." segments and "//" out of our
+	// forms' actions, and post them outside the prefix.
+	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("prefix %q must be a plain path such as /_mfa/ (no empty, . or .. segments)", p)
+		}
 	}
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor/totp"
@@ -45,6 +46,28 @@ func TestBadConfigRefusesToStartNamingTheSetting(t *testing.T) {
 		{"bad header name", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n headers {\n user \"Remote User\"\n }\n}", "headers"},
 		{"bad prefix", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /a/../b\n}", "prefix"},
 		{"issuer too long for a QR code", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n issuer " + strings.Repeat("x", 129) + "\n}", "issuer"},
+		{"bypass path without a slash", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n bypass admin/*\n}", "bypass #1: path \"admin/*\" matches no request"},
+		{"step_up path without a slash", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n step_up admin/* 5m\n}", "step_up #1: path \"admin/*\" matches no request"},
+		{"identity_from the query", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n identity_from {query.user}\n}", "identity_from \"{http.request.uri.query.user}\" is not set by an earlier handler"},
+		{"identity_from a cookie", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n identity_from {http.request.cookie.user}\n}", "identity_from"},
+		{"identity_from two placeholders", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n identity_from {http.auth.user.id}{http.vars.x}\n}", "identity_from must be one placeholder"},
+		{"identity header named Cookie", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n headers {\n user Cookie\n }\n}", "headers: user: \"Cookie\" is a header of HTTP"},
+		{"identity header named X-Forwarded-For", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n headers {\n groups x_forwarded_for\n }\n}", "headers: groups:"},
+		{"two fields, one header", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n headers {\n email Remote-User\n }\n}", "user and email are both sent as"},
+		{"keep_body over what a kept request holds", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n keep_body 1MiB\n}", "keep_body: 1MiB is over the 512 KiB"},
+		{"max_body too large", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n max_body 2GiB\n}", "max_body: 2GiB is not between"},
+		{"max_body zero", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n max_body 0\n}", "max_body: 0 is not between"},
+		{"a block after store file", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n store file {\n path /tmp/x.db\n }\n}", "store file: takes a path only"},
+		{"cookie_domain with a wildcard", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n cookie_domain *.example.com\n}", "cookie_domain \"*.example.com\" is not a domain name"},
+		{"cookie_domain with an underscore", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n cookie_domain a_b.example.com\n}", "cookie_domain"},
+		{"lockout given twice", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n lockout {\n threshold 3\n }\n lockout {\n durations 1h\n }\n}", "lockout given twice"},
+		{"session_lifetime given twice", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n session_lifetime 1h\n session_lifetime 8h\n}", "session_lifetime given twice"},
+		{"lockout threshold not a number", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n lockout {\n threshold five\n }\n}", "threshold: \"five\" is not a whole number"},
+		{"lockout threshold zero", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n lockout {\n threshold 0\n }\n}", "threshold: must be at least 1"},
+		{"session_lifetime zero", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n session_lifetime 0\n}", "session_lifetime: must be a positive duration"},
+		{"prefix with a dot segment", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /_mfa/./x\n}", "prefix"},
+		{"prefix with an empty segment", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /_mfa//x\n}", "prefix"},
+		{"trusted_device past what browsers keep", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n trusted_device 500d\n}", "trusted_device must be at most 400d"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,5 +382,79 @@ func TestCatchAllSiteWithALongHost(t *testing.T) {
 		if fs, err := st.Factors(t.Context(), user); err != nil || len(fs) != want {
 			t.Errorf("%s has %d factors (%v), want %d", user, len(fs), err, want)
 		}
+	}
+}
+
+// TestBadJSONConfigRefusesToStart: JSON skips the Caddyfile's parsing, so
+// the handler itself must refuse what Caddy would otherwise load: an empty
+// matcher set (it matches every request: a bypass of the whole site), an
+// empty path list, and body limits past what the handler can serve.
+func TestBadJSONConfigRefusesToStart(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	a, _ := userHashes(t)
+	for name, tc := range map[string]struct{ extra, want string }{
+		"bypass with an empty set":        {`"bypass": [{"match": [{"path": ["/healthz"]}, {}]}]`, "bypass #1: matcher set #2 is empty"},
+		"step_up with an empty path list": {`"step_up": [{"match": [{"path": []}], "max_age": "5m"}]`, "step_up #1: a path matcher lists no path"},
+		"keep_body over a kept request":   {`"keep_body": 1073741824`, "keep_body must be at most 524288 bytes"},
+		"max_body past 16 MiB":            {`"max_body": 1099511627776`, "max_body must be between"},
+		"identity_from the host":          {`"identity_from": "{http.request.host}"`, "is not set by an earlier handler"},
+		"one header for two fields":       {`"headers": {"user": "X-A", "email": "x-a"}`, "user and email are both sent as"},
+		"trusted_device past 400 days":    {`"trusted_device": "9000d"`, "trusted_device must be at most 400d"},
+		"cookie_domain of another script": {`"cookie_domain": "bücher.example"`, "cookie_domain"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := fmt.Sprintf(`{
+	"admin": {"disabled": true},
+	"apps": {"http": {"servers": {"srv0": {
+		"listen": [":%d"],
+		"automatic_https": {"disable": true},
+		"routes": [{"handle": [
+			{"handler": "mfa", "secrets": [%q], "users": [{"name": "alice", "password": %q}],
+			 "store": {"backend": "file", "path": %q}, %s},
+			{"handler": "static_response", "body": "app"}
+		]}]
+	}}}}
+}`, g.port, testSecret, a, filepath.Join(g.dir, "json.db"), tc.extra)
+			err := loadJSON(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	// The running config is untouched.
+	mustStatus(t, g.client().get("/"), http.StatusUnauthorized)
+}
+
+// TestSettingsAtTheirEdgesLoad: what the refusals above must not catch.
+func TestSettingsAtTheirEdgesLoad(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	base := strings.TrimSuffix(strings.TrimSpace(defaultMFA(t)), "}")
+	for name, extra := range map[string]string{
+		// Idle defaults to 30m, or to a shorter lifetime.
+		"a lifetime under the default idle": "session_lifetime 10m",
+		"keep_body at its limit":            "keep_body 512KiB",
+		"keep_body 0B turns keeping off":    "keep_body 0B",
+		"max_body at both ends":             "max_body 1KiB",
+		"identity from a client cert":       "identity_from {http.request.tls.client.subject}",
+		"identity from a variable":          "identity_from {vars.user}",
+		"a suffix path":                     "bypass *.css",
+		"two headers blocks merge":          "headers {\n user X-User\n }\n headers {\n email X-Email\n }",
+		"trusted_device at 400 days":        "trusted_device 400d",
+		"a leading-dot cookie_domain":       "cookie_domain .Example.com",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := g.tryLoad(base + "\n\t\t" + extra + "\n\t}"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	g.load(defaultMFA(t))
+
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("mfa {\n keep_body 0B\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if h.keepBodyLimit() != 0 {
+		t.Errorf("keep_body 0B keeps bodies up to %d bytes, want off", h.keepBodyLimit())
 	}
 }

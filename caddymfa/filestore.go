@@ -63,6 +63,9 @@ func (fs *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("store file: takes a path only, no block (got %q)", d.Val())
+	}
 	return nil
 }
 

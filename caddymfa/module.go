@@ -232,13 +232,36 @@ func (h *Handler) provisionUsers() error {
 	return nil
 }
 
+// identitySources are the placeholders identity_from may read: what an
+// earlier handler set after checking the user (basic_auth, a handler that
+// sets a variable, forward_auth's copied headers) or what Caddy took from
+// a verified client certificate. The query, cookies, path or host are the
+// client's own words and would let anyone sign in as anyone.
+var identitySources = []string{"http.auth.user.", "http.vars.", "http.request.tls.client.", "http.request.header."}
+
+func checkIdentityFrom(v string) error {
+	if v == "" {
+		return nil
+	}
+	name, ok := strings.CutPrefix(v, "{")
+	if name, ok = strings.CutSuffix(name, "}"); !ok || !strings.HasPrefix(v, "{") || strings.ContainsAny(name, "{}") {
+		return fmt.Errorf("identity_from must be one placeholder such as {http.auth.user.id}, got %q", v)
+	}
+	for _, src := range identitySources {
+		if strings.HasPrefix(name, src) && len(name) > len(src) {
+			return nil
+		}
+	}
+	return fmt.Errorf("identity_from %q is not set by an earlier handler: use {http.auth.user.*}, {http.vars.*}, {http.request.tls.client.*} or, behind forward_auth, {http.request.header.*}", v)
+}
+
 func (h *Handler) provisionSettings() error {
 	var err error
 	if h.prefix, err = normalizePrefix(h.Prefix); err != nil {
 		return fmt.Errorf("mfa: %w", err)
 	}
-	if h.IdentityFrom != "" && !(strings.HasPrefix(h.IdentityFrom, "{") && strings.HasSuffix(h.IdentityFrom, "}")) {
-		return fmt.Errorf("mfa: identity_from must be a placeholder such as {http.auth.user.id}, got %q", h.IdentityFrom)
+	if err := checkIdentityFrom(h.IdentityFrom); err != nil {
+		return fmt.Errorf("mfa: %w", err)
 	}
 	if strings.HasPrefix(h.IdentityFrom, "{http.request.header.") {
 		h.logger.Warn("identity_from reads a request header: safe only when an earlier handler (forward_auth with copy_headers) always sets or removes it",
@@ -249,7 +272,9 @@ func (h *Handler) provisionSettings() error {
 		h.lifetime = defaultSessionLifetime
 	}
 	if h.idle == 0 {
-		h.idle = defaultSessionIdle
+		// The default idle limit, never longer than a shorter lifetime
+		// the operator set.
+		h.idle = min(defaultSessionIdle, h.lifetime)
 	}
 	if len(h.Issuer) > maxIssuer {
 		return fmt.Errorf("mfa: issuer must be at most %d bytes (it goes into every QR code), got %d", maxIssuer, len(h.Issuer))
@@ -301,6 +326,9 @@ func (h *Handler) provisionSettings() error {
 		}
 	}
 	h.stripSet = newNameFilter(h.strip)
+	if err := h.hdr.check(); err != nil {
+		return fmt.Errorf("mfa: headers: %w", err)
+	}
 
 	var lc LockoutConfig
 	if h.Lockout != nil {
@@ -318,11 +346,17 @@ func (h *Handler) provisionSettings() error {
 	if h.EnrollmentGrace < 0 {
 		return fmt.Errorf("mfa: enrollment_grace must be positive")
 	}
-	if h.MaxBody < 1024 {
-		return fmt.Errorf("mfa: max_body must be at least 1024 bytes, got %d", h.MaxBody)
+	if h.MaxBody < minMaxBody || h.MaxBody > maxMaxBody {
+		return fmt.Errorf("mfa: max_body must be between %d and %d bytes, got %d", minMaxBody, maxMaxBody, h.MaxBody)
 	}
-	if h.CookieDomain != "" && (strings.ContainsAny(h.CookieDomain, " ;,/:") || strings.Trim(h.CookieDomain, ".") == "") {
-		return fmt.Errorf("mfa: cookie_domain %q is not a domain name", h.CookieDomain)
+	if h.KeepBody > maxKeepBody {
+		return fmt.Errorf("mfa: keep_body must be at most %d bytes (what a kept request can hold), got %d", maxKeepBody, h.KeepBody)
+	}
+	if h.TrustedDevice != nil && time.Duration(*h.TrustedDevice) > maxTrustedDevice {
+		return fmt.Errorf("mfa: trusted_device must be at most 400d (browsers keep a cookie no longer), got %v", time.Duration(*h.TrustedDevice))
+	}
+	if h.CookieDomain != "" && !validCookieDomain(h.CookieDomain) {
+		return fmt.Errorf("mfa: cookie_domain %q is not a domain name such as example.com (letters, digits and hyphens; punycode for other scripts)", h.CookieDomain)
 	}
 	h.CookieDomain = strings.TrimPrefix(strings.ToLower(h.CookieDomain), ".")
 	h.cookies = newCookieNames(h.CookieDomain)

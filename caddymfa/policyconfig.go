@@ -1,8 +1,10 @@
 package caddymfa
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,11 +50,16 @@ func (h *Handler) provisionPolicy(ctx caddy.Context) error {
 				return fmt.Errorf("mfa: step_up #%d: factor %q is not one of this site's factors %v", i+1, f, h.factors)
 			}
 		}
+		// Read before loading: LoadModule drops the raw sets.
+		empty := emptySet(rule.MatcherSetsRaw)
 		mods, err := ctx.LoadModule(rule, "MatcherSetsRaw")
 		if err != nil {
 			return fmt.Errorf("mfa: step_up #%d: %w", i+1, err)
 		}
 		if err := rule.matchers.FromInterface(mods); err != nil {
+			return fmt.Errorf("mfa: step_up #%d: %w", i+1, err)
+		}
+		if err := checkMatcherSets(empty, rule.matchers); err != nil {
 			return fmt.Errorf("mfa: step_up #%d: %w", i+1, err)
 		}
 	}
@@ -61,6 +68,8 @@ func (h *Handler) provisionPolicy(ctx caddy.Context) error {
 		if len(rule.MatcherSetsRaw) == 0 {
 			return fmt.Errorf("mfa: bypass #%d: no matcher (it would let every request through)", i+1)
 		}
+		// Read before loading: LoadModule drops the raw sets.
+		empty := emptySet(rule.MatcherSetsRaw)
 		mods, err := ctx.LoadModule(rule, "MatcherSetsRaw")
 		if err != nil {
 			return fmt.Errorf("mfa: bypass #%d: %w", i+1, err)
@@ -68,8 +77,54 @@ func (h *Handler) provisionPolicy(ctx caddy.Context) error {
 		if err := rule.matchers.FromInterface(mods); err != nil {
 			return fmt.Errorf("mfa: bypass #%d: %w", i+1, err)
 		}
+		if err := checkMatcherSets(empty, rule.matchers); err != nil {
+			return fmt.Errorf("mfa: bypass #%d: %w", i+1, err)
+		}
 	}
 	return nil
+}
+
+// checkMatcherSets refuses rules that Caddy would load but that cannot be
+// what the operator meant: an empty matcher set matches every request (a
+// bypass of the whole site), and a path list that is empty, or a path
+// that does not start with "/" or "*", matches no request (a step-up that
+// protects nothing).
+func checkMatcherSets(empty int, sets caddyhttp.MatcherSets) error {
+	if empty > 0 {
+		return fmt.Errorf("matcher set #%d is empty: it would match every request", empty)
+	}
+	for _, set := range sets {
+		for _, m := range set {
+			var paths caddyhttp.MatchPath
+			switch p := m.(type) {
+			case *caddyhttp.MatchPath:
+				paths = *p
+			case caddyhttp.MatchPath:
+				paths = p
+			default:
+				continue
+			}
+			if len(paths) == 0 {
+				return errors.New("a path matcher lists no path: it would match no request")
+			}
+			for _, p := range paths {
+				if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
+					return fmt.Errorf("path %q matches no request: request paths start with / (a leading * matches a suffix, as in *.php)", p)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// emptySet is the number (from 1) of the first empty set in raw, or 0.
+func emptySet(raw caddyhttp.RawMatcherSets) int {
+	for j, set := range raw {
+		if len(set) == 0 {
+			return j + 1
+		}
+	}
+	return 0
 }
 
 // unmarshalStepUp reads `step_up <path>... <max_age>` or a block:
