@@ -296,10 +296,19 @@ func TestIdentityFromEnrolledModeLetsUnenrolledThrough(t *testing.T) {
 		secret %s
 		identity_from {http.auth.user.id}
 		enforce enrolled
+		step_up /admin/* 5m
 		store file {STORE}
 	}`, bh, testSecret))
 	c := g.client()
 	mustStatus(t, c.get("/", "Authorization", basicAuth("erin", "erin-password")), http.StatusOK)
+	// A step-up route needs a second factor even under `enforce enrolled`:
+	// erin, who has none, is asked to set one up, as a built-in user is.
+	before := g.up.count()
+	page := c.get("/admin/delete-everything", "Authorization", basicAuth("erin", "erin-password"))
+	mustStatus(t, page, http.StatusUnauthorized)
+	if g.up.count() != before || !strings.Contains(page.Body, "/_mfa/enroll/start") {
+		t.Errorf("an unenrolled user on a step-up route: upstream reached %d times, page %q", g.up.count()-before, tail(page.Body, 300))
+	}
 	if got := g.up.last(t).Header.Get("Remote-User"); got != "erin" {
 		t.Errorf("Remote-User = %q", got)
 	}

@@ -45,7 +45,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		err = s.satisfies(need, now)
 	}
 	if err != nil {
-		if s, ok := h.unenrolledIdentity(r); ok {
+		// Never on a step-up route: that needs a second factor even
+		// under `enforce enrolled`, so the user is asked to set one up.
+		if s, ok := h.unenrolledIdentity(r, need); ok {
 			h.cookies.stripScanned(r, ck)
 			h.setIdentity(r, s)
 			return next.ServeHTTP(w, r)
@@ -87,8 +89,8 @@ func (h *Handler) upstreamIdentity(r *http.Request) string {
 // without a second factor when `enforce enrolled` applies and that user has
 // none. It costs a store read per request until the user enrolls; when the
 // store cannot say, the request is challenged.
-func (h *Handler) unenrolledIdentity(r *http.Request) (session, bool) {
-	if h.IdentityFrom == "" || h.enforce != enforceEnrolled {
+func (h *Handler) unenrolledIdentity(r *http.Request, need requirement) (session, bool) {
+	if h.IdentityFrom == "" || h.enforce != enforceEnrolled || need.StepUp {
 		return session{}, false
 	}
 	user := h.upstreamIdentity(r)
