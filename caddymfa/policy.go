@@ -74,8 +74,11 @@ func (h *Handler) bypassed(r *http.Request) bool {
 	return false
 }
 
-// stepUpMatches checks a rule against the path as sent and as a backend
-// might normalise it, so an odd spelling cannot dodge a step-up.
+// stepUpMatches checks a rule against the path as Caddy reads it, as a
+// lenient backend might normalise it, and as a backend that routes on the
+// segments as sent might read it, so an odd spelling cannot dodge a
+// step-up. Only a path with dot segments, backslashes, path parameters or
+// doubled slashes has the other two readings.
 func (h *Handler) stepUpMatches(rule *StepUpRule, r *http.Request) bool {
 	if ok, err := rule.matchers.AnyMatchWithError(r); ok || err != nil {
 		return true
@@ -85,9 +88,13 @@ func (h *Handler) stepUpMatches(rule *StepUpRule, r *http.Request) bool {
 		return false
 	}
 	r2 := r.Clone(r.Context())
-	r2.URL.Path, r2.URL.RawPath = alt, ""
-	ok, err := rule.matchers.AnyMatchWithError(r2)
-	return ok || err != nil
+	for _, p := range []string{alt, literalPath(r.URL.Path)} {
+		r2.URL.Path, r2.URL.RawPath = p, ""
+		if ok, err := rule.matchers.AnyMatchWithError(r2); ok || err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func ambiguousPath(p string) bool {
@@ -99,7 +106,15 @@ func ambiguousPath(p string) bool {
 
 // normalizedPath is p as a lenient backend might read it: backslashes as
 // slashes, path parameters dropped, dot segments resolved.
-func normalizedPath(p string) string {
+func normalizedPath(p string) string { return cleanPath(lenientPath(p), true) }
+
+// literalPath is p as a backend that routes on its segments as sent might
+// read it: like normalizedPath, but dot segments are passed over instead
+// of resolved, so /admin/x/../../public still routes under /admin/.
+func literalPath(p string) string { return cleanPath(lenientPath(p), false) }
+
+// lenientPath has backslashes as slashes and path parameters dropped.
+func lenientPath(p string) string {
 	p = strings.ReplaceAll(p, "\\", "/")
 	if strings.Contains(p, ";") {
 		segs := strings.Split(p, "/")
@@ -110,16 +125,18 @@ func normalizedPath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return cleanPath(p)
+	return p
 }
 
-func cleanPath(p string) string {
+// cleanPath drops empty and "." segments, and resolves ".." ones when
+// resolve is set (else drops them too).
+func cleanPath(p string, resolve bool) string {
 	var out []string
 	for _, s := range strings.Split(p, "/") {
 		switch s {
 		case "", ".":
 		case "..":
-			if len(out) > 0 {
+			if resolve && len(out) > 0 {
 				out = out[:len(out)-1]
 			}
 		default:
