@@ -56,7 +56,8 @@ type Store interface {
 	UseStep(ctx context.Context, user, factorID string, step int64) error
 
 	// ReplaceRecoveryCodes atomically replaces user's recovery code hashes;
-	// the old set is dead afterwards. An empty set deletes them.
+	// the old set is dead afterwards. An empty set deletes them. An empty
+	// or repeated hash is ErrInvalid, and the old set stays.
 	ReplaceRecoveryCodes(ctx context.Context, user string, hashes [][]byte) error
 	// ConsumeRecoveryCode atomically removes the first of candidates found
 	// in user's set (candidates are the hashes of one code under each
@@ -402,3 +403,20 @@ type Attempt struct {
 
 // Locked reports whether a lock is in force at now.
 func (a Attempt) Locked(now time.Time) bool { return now.Before(a.LockedUntil) }
+
+// CheckRecoveryHashes returns ErrInvalid for a set that holds an empty
+// hash (it would match an empty candidate) or a hash twice (its code
+// would work twice).
+func CheckRecoveryHashes(hashes [][]byte) error {
+	seen := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		if len(h) == 0 {
+			return fmt.Errorf("%w: empty recovery code hash", ErrInvalid)
+		}
+		if seen[string(h)] {
+			return fmt.Errorf("%w: a recovery code hash given twice", ErrInvalid)
+		}
+		seen[string(h)] = true
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -22,11 +21,8 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, user string, hashes []
 	if err := checkKeys("user", user); err != nil {
 		return invalid(op, err)
 	}
-	for _, h := range hashes {
-		// An empty hash would match an empty candidate.
-		if len(h) == 0 {
-			return invalid(op, fmt.Errorf("%w: empty recovery code hash", store.ErrInvalid))
-		}
+	if err := store.CheckRecoveryHashes(hashes); err != nil {
+		return invalid(op, err)
 	}
 	return s.write(ctx, op, func(tx *bolt.Tx) (error, error) {
 		b := tx.Bucket(bucketRecovery)

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,12 +31,11 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, user string, hashes []
 	if err := checkKeys("user", user); err != nil {
 		return invalid(op, err)
 	}
+	if err := store.CheckRecoveryHashes(hashes); err != nil {
+		return invalid(op, err)
+	}
 	fields := make([]any, 0, 2*len(hashes))
 	for _, h := range hashes {
-		// An empty hash would match an empty candidate.
-		if len(h) == 0 {
-			return invalid(op, fmt.Errorf("%w: empty recovery code hash", store.ErrInvalid))
-		}
 		fields = append(fields, h, "")
 	}
 	if err := s.usable(op); err != nil {

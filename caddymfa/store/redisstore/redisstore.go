@@ -143,6 +143,17 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// msUp is ms rounded up: a revocation's NotBefore kept to the
+// millisecond must still cover a session started in that millisecond
+// before it (widening a revocation is safe, narrowing it is not).
+func msUp(t time.Time) int64 {
+	m := ms(t)
+	if !t.IsZero() && t.After(time.UnixMilli(m)) {
+		m++
+	}
+	return m
+}
+
 // fromMS inverts ms.
 func fromMS(v int64) time.Time {
 	if v == 0 {

@@ -85,7 +85,7 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 		user = "" // the field names the user already
 	}
 	v, err := revokeScript.Run(ctx, s.client, []string{s.keys.revocations(), s.keys.revocationExpiry()},
-		field, ms(r.ExpiresAt), ms(r.NotBefore), user, ms(s.now()), s.keys.channel()).Text()
+		field, ms(r.ExpiresAt), msUp(r.NotBefore), user, ms(s.now()), s.keys.channel()).Text()
 	if err != nil {
 		return failed(op, err)
 	}

@@ -69,6 +69,17 @@ func testRecoveryCodes(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("DuplicateHashRefused", func(t *testing.T) {
+		// One code must work once: a set holding a hash twice would let
+		// it sign in twice on one store and once on another.
+		s := h.Open(t)
+		mustOK(t, s.ReplaceRecoveryCodes(t.Context(), "alice", hashes("a", "b")), "ReplaceRecoveryCodes")
+		wantIs(t, s.ReplaceRecoveryCodes(t.Context(), "alice", hashes("x", "y", "x")), store.ErrInvalid, "ReplaceRecoveryCodes with a duplicate")
+		if n := codesLeft(t, s, "alice"); n != 2 {
+			t.Fatalf("RecoveryCodesLeft = %d after a refused replace, want the old 2", n)
+		}
+	})
+
 	t.Run("EmptySetDeletes", func(t *testing.T) {
 		s := h.Open(t)
 		mustOK(t, s.ReplaceRecoveryCodes(t.Context(), "alice", hashes("a", "b")), "ReplaceRecoveryCodes")

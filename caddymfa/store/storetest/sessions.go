@@ -119,6 +119,17 @@ func testSessions(t *testing.T, h Harness) {
 		wantSessions(t, s, "bob", t0, "b1")
 	})
 
+	t.Run("RevokeUserWithinAMillisecond", func(t *testing.T) {
+		// The gateway passes times finer than a store keeps: a store that
+		// keeps milliseconds must round a revocation toward covering more,
+		// never miss a session started 0.2 ms before it.
+		s := h.Open(t)
+		c1 := session("c1", "carol", t0.Add(300*time.Microsecond), t0.Add(time.Hour))
+		saveSessions(t, s, c1)
+		mustOK(t, s.Revoke(t.Context(), store.Revocation{User: "carol", NotBefore: t0.Add(500 * time.Microsecond), ExpiresAt: t0.Add(time.Hour)}), "Revoke")
+		wantSessions(t, s, "carol", t0)
+	})
+
 	t.Run("SavedAfterItsRevocation", func(t *testing.T) {
 		s := h.Open(t)
 		mustOK(t, s.Revoke(t.Context(), store.Revocation{User: "alice", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)}), "Revoke user")

@@ -7,7 +7,8 @@
 //
 // The suite reads only the wall clock, since a shared backend such as Redis
 // keeps its own time: expiry is tested with deadlines already past, never by
-// waiting. Times are whole milliseconds, the finest any store needs to keep.
+// waiting. Times are whole milliseconds, the finest any store needs to keep,
+// but for one case that holds a store's rounding to widening revocations.
 // Subtests run one after another, each on a fresh store.
 package storetest
 
