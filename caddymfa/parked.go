@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // A browser form (or a page's JSON call) that meets the challenge because
@@ -32,6 +35,9 @@ type parkedRequest struct {
 	URI         string `json:"u"`
 	ContentType string `json:"t,omitempty"`
 	Body        []byte `json:"b"`
+	// User is whose session the request came with, if it came with one
+	// (a step-up, or a session that ran out): only that user resumes it.
+	User string `json:"usr,omitempty"`
 }
 
 func (h *Handler) keepBodyLimit() int64 {
@@ -57,11 +63,12 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 	if limit == 0 || r.ContentLength > limit || http.NewCrossOriginProtection().Check(r) != nil {
 		return false
 	}
+	uri := r.URL.RequestURI()
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil || int64(len(body)) > limit {
 		return false
 	}
-	data, err := json.Marshal(parkedRequest{Method: r.Method, URI: r.URL.RequestURI(), ContentType: r.Header.Get("Content-Type"), Body: body})
+	data, err := json.Marshal(parkedRequest{Method: r.Method, URI: uri, ContentType: r.Header.Get("Content-Type"), Body: body, User: h.parkOwner(r)})
 	if err != nil {
 		return false
 	}
@@ -75,8 +82,28 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 		h.logStoreError("keeping a request across the challenge", err)
 		return false
 	}
-	http.SetCookie(w, h.cookies.make(resumeCookie, id+"."+uriTag(r.URL.RequestURI()), until))
+	http.SetCookie(w, h.cookies.make(resumeCookie, id+"."+uriTag(uri), until))
 	return true
+}
+
+// parkOwner is the user of the session cookie r came with, "" for none.
+// The token's signature, kind and audience are checked, not its times or
+// revocation: a session that just ran out still says whose request this
+// is.
+func (h *Handler) parkOwner(r *http.Request) string {
+	raw := h.sessionCookie(r)
+	if raw == "" {
+		return ""
+	}
+	var c sessionClaims
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	if _, err := p.ParseWithClaims(raw, &c, h.tokens.keyFunc(typSession)); err != nil {
+		return ""
+	}
+	if !slices.Contains(c.Audience, h.sessionAudience(r)) {
+		return ""
+	}
+	return c.Subject
 }
 
 // uriTag names the URL a request was parked for, in its resume cookie, so
@@ -87,9 +114,9 @@ func uriTag(uri string) string {
 }
 
 // resumeParked turns the browser's GET back into the request it parked, if
-// it has one for this URL. The caller has checked the session, and that
+// it has one for this URL. The caller has checked the session s, and that
 // a resume cookie came.
-func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
+func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request, s session) bool {
 	if r.Method != http.MethodGet {
 		return false
 	}
@@ -110,6 +137,11 @@ func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request) bool {
 	}
 	var p parkedRequest
 	if json.Unmarshal(data, &p) != nil || p.URI != r.URL.RequestURI() {
+		return false
+	}
+	if p.User != "" && p.User != s.User {
+		// Another user signed in in this browser: the request is not
+		// theirs to send. It is dropped.
 		return false
 	}
 	r.Method = p.Method

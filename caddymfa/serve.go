@@ -38,7 +38,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	hit := cacheHit{c: h.tokens.verified}
 	ck := h.cookies.scan(r, hit.known)
 	s, src, err := h.requestSessionWith(r, now, ck.session, hit.e)
-	if err == nil && ck.resume && h.resumeParked(w, r) {
+	if err == nil && ck.resume && h.resumeParked(w, r, s) {
 		need = h.requirementFor(r) // it is the original request now
 	}
 	if err == nil {

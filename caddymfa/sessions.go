@@ -159,6 +159,8 @@ func (h *Handler) endSession(ctx context.Context, w http.ResponseWriter, r *http
 func (h *Handler) clearCookies(w http.ResponseWriter) {
 	http.SetCookie(w, h.cookies.clear(h.cookies.session))
 	http.SetCookie(w, h.cookies.clear(h.cookies.pending))
+	// A request kept for this browser is not for whoever signs in next.
+	http.SetCookie(w, h.cookies.clear(resumeCookie))
 }
 
 func truncate(s string, n int) string {

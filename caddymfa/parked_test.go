@@ -1,0 +1,83 @@
+package caddymfa
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSignOutDropsTheKeptRequest: alice's transfer is kept for a step-up,
+// she signs out, and bob signs in in the same browser. Signing out clears
+// the kept request's cookie; and a browser that still sends it (the
+// cookie outlived the sign-out) gets nothing of alice's: bob's GET of the
+// URL stays a GET, and the kept request is gone.
+func TestSignOutDropsTheKeptRequest(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "step_up {\n match path /admin/*\n match method POST\n max_age 2m\n }"))
+	c := g.client()
+	c.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(10 * time.Minute)
+
+	r := c.postForm("/admin/transfer", url.Values{"to": {"mallory"}, "amount": {"900"}})
+	mustStatus(t, r, http.StatusUnauthorized)
+	resume := c.cookie(resumeCookie)
+	if resume == nil {
+		t.Fatal("alice's transfer was not kept")
+	}
+	page := c.get("/_mfa/logout")
+	mustStatus(t, page, http.StatusOK)
+	mustStatus(t, c.postForm("/_mfa/logout", formFields(t, page.Body, "/_mfa/logout")), http.StatusOK)
+	if c.cookie(resumeCookie) != nil {
+		t.Error("signing out left the kept request's cookie")
+	}
+
+	u, _ := url.Parse(g.base)
+	c.jar.SetCookies(u, []*http.Cookie{{Name: resume.Name, Value: resume.Value, Path: "/", Secure: true, HttpOnly: true}})
+	c.enrollBrowser("/admin/transfer", "bob", "bob-password")
+	before := g.up.count()
+	mustStatus(t, c.get("/admin/transfer"), http.StatusOK)
+	got := g.up.last(t)
+	if g.up.count() != before+1 || got.Method != "GET" || got.Body != "" || got.Header.Get("Remote-User") != "bob" {
+		t.Errorf("upstream got %s %q as %q; want bob's plain GET", got.Method, got.Body, got.Header.Get("Remote-User"))
+	}
+	if c.cookie(resumeCookie) != nil {
+		t.Error("the kept request's cookie stayed after it was dropped")
+	}
+}
+
+// TestKeptRequestAfterExpiryIsNotForTheNextUser: alice's session ran out
+// and her form is kept; bob signs in on the page that says so, in the same
+// browser. The kept form was alice's (her expired session said so): it
+// never reaches the upstream as bob's.
+func TestKeptRequestAfterExpiryIsNotForTheNextUser(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	bobSecret, _, _ := g.client().enrollAPI("bob", "bob-password")
+	c := g.client()
+	c.enrollBrowser("/", "alice", "alice-password")
+	g.clock.Advance(13 * time.Hour)
+
+	r := c.postForm("/app/save", url.Values{"draft": {"alice's private note"}})
+	mustStatus(t, r, http.StatusUnauthorized)
+	if !strings.Contains(pageText(r.Body), "is kept") {
+		t.Fatalf("alice's form was not kept: %s", pageText(r.Body))
+	}
+	lf := formFields(t, r.Body, "/_mfa/login")
+	lf.Set("username", "bob")
+	lf.Set("password", "bob-password")
+	in := c.postForm("/_mfa/login", lf)
+	mustStatus(t, in, http.StatusSeeOther)
+	ch := c.get(in.Header.Get("Location"))
+	mustStatus(t, ch, http.StatusUnauthorized)
+	vf := formFields(t, ch.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, bobSecret, g.clock.Now()))
+	back := c.postForm("/_mfa/verify", vf)
+	mustStatus(t, back, http.StatusSeeOther)
+
+	before := g.up.count()
+	mustStatus(t, c.get(back.Header.Get("Location")), http.StatusOK)
+	got := g.up.last(t)
+	if g.up.count() != before+1 || got.Method != "GET" || got.Body != "" || got.Header.Get("Remote-User") != "bob" {
+		t.Errorf("upstream got %s %q as %q; want bob's plain GET", got.Method, got.Body, got.Header.Get("Remote-User"))
+	}
+}
