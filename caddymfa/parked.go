@@ -120,6 +120,13 @@ func (h *Handler) resumeParked(w http.ResponseWriter, r *http.Request, s session
 	if r.Method != http.MethodGet {
 		return false
 	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		// A link on another site must not replay the kept request; it
+		// stays for the browser's own return.
+		return false
+	}
 	id, tag, _ := strings.Cut(cookieValue(r, resumeCookie), ".")
 	if id == "" || len(id) > 64 || tag != uriTag(r.URL.RequestURI()) {
 		// Parked for another URL (the user went elsewhere first): it

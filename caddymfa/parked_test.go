@@ -81,3 +81,24 @@ func TestKeptRequestAfterExpiryIsNotForTheNextUser(t *testing.T) {
 		t.Errorf("upstream got %s %q as %q; want bob's plain GET", got.Method, got.Body, got.Header.Get("Remote-User"))
 	}
 }
+
+// TestKeptRequestIgnoresCrossSiteVisits: a link on another site to the
+// kept request's URL is a plain GET; the request stays kept for the
+// browser's own return (a typed or bookmarked URL counts as its own).
+func TestKeptRequestIgnoresCrossSiteVisits(t *testing.T) {
+	g, c, back := parkedPayment(t)
+	to := back.Header.Get("Location")
+	for _, site := range []string{"cross-site", "same-site"} {
+		mustStatus(t, c.get(to, "Sec-Fetch-Site", site), http.StatusOK)
+		if got := g.up.last(t); got.Method != "GET" {
+			t.Errorf("a %s GET replayed the kept %s %q", site, got.Method, got.Body)
+		}
+		if c.cookie(resumeCookie) == nil {
+			t.Fatalf("a %s GET took the kept request's cookie", site)
+		}
+	}
+	mustStatus(t, c.get(to, "Sec-Fetch-Site", "none"), http.StatusOK)
+	if got := g.up.last(t); got.Method != "POST" || got.Body != "amount=5" {
+		t.Errorf("upstream got %s %q, want the kept POST", got.Method, got.Body)
+	}
+}
