@@ -116,6 +116,61 @@ func TestRealBrowserStepUp(t *testing.T) {
 	testenv.Screenshot(t, browser, "3-account")
 }
 
+// TestRealBrowserKeepsAForm: a form a page of the site posts to a step-up
+// route with an aged second factor is kept; after the code, the browser's
+// return to the URL sends it on, once. It holds the keeping rules (the
+// request must show it came from our own page; the return must not be
+// cross-site) to what Chromium actually sends.
+func TestRealBrowserKeepsAForm(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "step_up /admin/* 5m"))
+	browser := testenv.Browser(t)
+	ctx, do, submit, text := driver(t, browser)
+
+	do("sign in", chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "alice-password"))
+	submit("send password", chromedp.Submit(chromedp.ID("password")))
+	attr, err := chromedp.Run(ctx(), chromedp.AttributeValue(chromedp.ID("secret"), "data-value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("type code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
+	submit("enroll", chromedp.Submit(chromedp.ID("code")))
+
+	g.clock.Advance(10 * time.Minute)
+	do("open an app page", chromedp.Navigate(g.base+"/app"))
+	submit("post a form from it", chromedp.Evaluate[chromedp.Void](`(() => {
+		const f = document.createElement('form');
+		f.method = 'post';
+		f.action = '/admin/transfer';
+		const i = document.createElement('input');
+		i.name = 'amount';
+		i.value = '42';
+		f.appendChild(i);
+		document.body.appendChild(f);
+		f.submit();
+	})()`))
+	if got := text("body"); !strings.Contains(got, "is kept") {
+		t.Fatalf("step-up page after the form: %q", got)
+	}
+	before := g.up.count()
+	do("type a fresh code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
+	submit("confirm", chromedp.Submit(chromedp.ID("code")))
+	if got := text("body"); !strings.Contains(got, `upstream saw POST /admin/transfer as "alice"`) {
+		t.Fatalf("after the code: %q", got)
+	}
+	g.up.mu.Lock()
+	var posts []string
+	for _, r := range g.up.reqs[before:] {
+		if r.Method != "GET" { // the browser also asks for /favicon.ico
+			posts = append(posts, r.Method+" "+r.Body)
+		}
+	}
+	g.up.mu.Unlock()
+	if len(posts) != 1 || posts[0] != "POST amount=42" {
+		t.Errorf("upstream got %q; want the kept form once", posts)
+	}
+}
+
 // driver gives the steps of a browser test: ctx (a fresh time limit per
 // step), do (actions that stay on the page), submit (actions that load a
 // new page; waits for it), text (an element's text).

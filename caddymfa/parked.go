@@ -51,16 +51,17 @@ func (h *Handler) keepBodyLimit() int64 {
 }
 
 // parkRequest keeps r for replay after the challenge, if it is a browser
-// request with a body within the limit from our own origin (a cross-site
-// post is never kept: it would run once the user signed in). It reports
-// whether r was kept.
+// request with a body within the limit sent by a page of this site (a
+// cross-site post is never kept: it would run once the user signed in;
+// nor is a request that does not show where it came from, so that clients
+// without a session cannot fill the store). It reports whether r was kept.
 func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 	limit := h.keepBodyLimit()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodConnect:
 		return false
 	}
-	if limit == 0 || r.ContentLength > limit || http.NewCrossOriginProtection().Check(r) != nil {
+	if limit == 0 || r.ContentLength > limit || !fromOwnPage(r) || http.NewCrossOriginProtection().Check(r) != nil {
 		return false
 	}
 	uri := r.URL.RequestURI()
@@ -84,6 +85,20 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 	}
 	http.SetCookie(w, h.cookies.make(resumeCookie, id+"."+uriTag(uri), until))
 	return true
+}
+
+// fromOwnPage reports whether r positively shows it was sent by a page of
+// this site: Sec-Fetch-Site: same-origin, or an Origin equal to r's own.
+func fromOwnPage(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && strings.EqualFold(origin, scheme+"://"+r.Host)
 }
 
 // parkOwner is the user of the session cookie r came with, "" for none.

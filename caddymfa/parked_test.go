@@ -102,3 +102,41 @@ func TestKeptRequestIgnoresCrossSiteVisits(t *testing.T) {
 		t.Errorf("upstream got %s %q, want the kept POST", got.Method, got.Body)
 	}
 }
+
+// TestOnlyOwnPagesRequestsAreKept: a request is kept only when it shows it
+// came from a page of this site. A client that sends neither Origin nor
+// Sec-Fetch-Site passes the cross-origin check but gets nothing stored: no
+// one without a session can fill the store with bodies.
+func TestOnlyOwnPagesRequestsAreKept(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	other := "https" + strings.TrimPrefix(g.base, "http")
+	cases := []struct {
+		name string
+		hdr  []string
+		kept bool
+	}{
+		{"no origin headers", nil, false},
+		{"Sec-Fetch-Site same-origin", []string{"Sec-Fetch-Site", "same-origin"}, true},
+		{"own Origin", []string{"Origin", g.base}, true},
+		{"both", []string{"Origin", g.base, "Sec-Fetch-Site", "same-origin"}, true},
+		{"Origin of another scheme", []string{"Origin", other}, false},
+		{"Origin null", []string{"Origin", "null"}, false},
+		{"Sec-Fetch-Site none", []string{"Sec-Fetch-Site", "none"}, false},
+		{"Sec-Fetch-Site same-site", []string{"Sec-Fetch-Site", "same-site"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := g.client()
+			req, _ := http.NewRequest("POST", g.base+"/app/save", strings.NewReader("draft="+strings.Repeat("x", 60<<10)))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "text/html")
+			setHeaders(req, tc.hdr)
+			r := c.do(req)
+			mustStatus(t, r, http.StatusUnauthorized)
+			said := strings.Contains(pageText(r.Body), "is kept")
+			if got := c.cookie(resumeCookie) != nil; got != tc.kept || said != tc.kept {
+				t.Errorf("kept %v (page says so: %v), want %v", got, said, tc.kept)
+			}
+		})
+	}
+}
