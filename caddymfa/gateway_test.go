@@ -67,6 +67,7 @@ type upstream struct {
 type recorded struct {
 	Method string
 	Path   string
+	URI    string // path and query as the upstream got them
 	Header http.Header
 	Body   string
 }
@@ -76,7 +77,7 @@ func newUpstream(t *testing.T) *upstream {
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.reqs = append(u.reqs, recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)})
+		u.reqs = append(u.reqs, recorded{Method: r.Method, Path: r.URL.Path, URI: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(body)})
 		u.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "upstream saw %s %s as %q", r.Method, r.URL.Path, r.Header.Get("Remote-User"))

@@ -65,6 +65,11 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	uri := r.URL.RequestURI()
+	if safeReturnTo(uri) != uri {
+		// The sign-in would send the browser elsewhere: it never comes back
+		// to take the request.
+		return false
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil || int64(len(body)) > limit {
 		return false

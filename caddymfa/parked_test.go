@@ -140,3 +140,55 @@ func TestOnlyOwnPagesRequestsAreKept(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptRequestKeepsItsURL: the sign-in returns to the URL a form was
+// sent to, its query as it came, and the form goes through there. A URL
+// whose path the sign-in would not return to is not kept, and the page
+// does not say it is.
+func TestKeptRequestKeepsItsURL(t *testing.T) {
+	g, _, secret := enrolledAlice(t, defaultMFA(t))
+	for _, uri := range []string{
+		"/search?q=line1%0D%0Aline2",
+		"/files?dir=C%3A%5Cshare",
+		"/find?q=100%",
+		"/long?q=" + strings.Repeat("a", 3000),
+	} {
+		t.Run(uri[:min(len(uri), 30)], func(t *testing.T) {
+			g.clock.Advance(time.Minute) // a code of a step not spent yet
+			c := g.client()
+			r := c.postForm(uri, url.Values{"n": {"1"}})
+			mustStatus(t, r, http.StatusUnauthorized)
+			if !strings.Contains(pageText(r.Body), "is kept") || c.cookie(resumeCookie) == nil {
+				t.Fatalf("not kept: %s", pageText(r.Body))
+			}
+			lf := formFields(t, r.Body, "/_mfa/login")
+			if got := lf.Get("return_to"); got != uri {
+				t.Errorf("return_to = %.60q, want %.60q", got, uri)
+			}
+			lf.Set("username", "alice")
+			lf.Set("password", "alice-password")
+			in := c.postForm("/_mfa/login", lf)
+			mustStatus(t, in, http.StatusSeeOther)
+			ch := c.get(in.Header.Get("Location"))
+			mustStatus(t, ch, http.StatusUnauthorized)
+			vf := formFields(t, ch.Body, "/_mfa/verify")
+			vf.Set("code", codeAt(t, secret, g.clock.Now()))
+			back := c.postForm("/_mfa/verify", vf)
+			mustStatus(t, back, http.StatusSeeOther)
+			if got := back.Header.Get("Location"); got != uri {
+				t.Fatalf("back to %.60q, want %.60q", got, uri)
+			}
+			mustStatus(t, c.get(uri), http.StatusOK)
+			if got := g.up.last(t); got.Method != "POST" || got.URI != uri || got.Body != "n=1" {
+				t.Errorf("upstream got %s %.60q %q, want the kept POST", got.Method, got.URI, got.Body)
+			}
+		})
+	}
+
+	c := g.client()
+	r := c.postForm("/%2F%2Fevil.test", url.Values{"n": {"1"}})
+	mustStatus(t, r, http.StatusUnauthorized)
+	if strings.Contains(pageText(r.Body), "is kept") || c.cookie(resumeCookie) != nil {
+		t.Error("kept a request the sign-in never returns to")
+	}
+}
