@@ -33,10 +33,11 @@ type newSession struct {
 }
 
 // spendToken makes the session spend p's mfa_token (identity_from flows
-// have none).
+// have none). The mark outlives the token's leeway, while it is still
+// accepted: kept only until exp, it would let the token in once more.
 func (ns *newSession) spendToken(p pending) {
 	if p.ID != "" {
-		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt
+		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt.Add(tokenLeeway)
 	}
 }
 
