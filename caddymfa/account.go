@@ -93,9 +93,9 @@ func (h *Handler) removeFactor(ctx context.Context, r *http.Request, s session, 
 // trusted devices) and ends the user's sessions: they were vouched for by
 // the factor that is gone.
 func (h *Handler) resetFactors(ctx context.Context, r *http.Request, user string) error {
-	now := h.now()
+	notBefore := revocationCutoff(h.now())
 	if err := h.backend.revoke(ctx, store.Revocation{
-		User: user, NotBefore: now.Add(time.Second), ExpiresAt: now.Add(h.lifetime + tokenLeeway + time.Second),
+		User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(h.lifetime + tokenLeeway),
 	}); err != nil {
 		return unavailable(err)
 	}
@@ -164,11 +164,11 @@ func (h *Handler) revokeOwnSession(ctx context.Context, r *http.Request, s sessi
 
 // signOutEverywhere ends every session of s.User, this one included.
 func (h *Handler) signOutEverywhere(ctx context.Context, r *http.Request, s session) error {
-	now := h.now()
+	notBefore := revocationCutoff(h.now())
 	err := h.backend.revoke(ctx, store.Revocation{
 		User:      s.User,
-		NotBefore: now.Add(time.Second),
-		ExpiresAt: now.Add(h.lifetime + tokenLeeway + time.Second),
+		NotBefore: notBefore,
+		ExpiresAt: notBefore.Add(h.lifetime + tokenLeeway),
 	})
 	if err != nil {
 		return unavailable(err)

@@ -161,9 +161,7 @@ func (t adminTarget) resetAll(ctx context.Context, user string, done *adminDone)
 	if err != nil {
 		return err
 	}
-	// Tokens carry auth_time in whole seconds: a bound at the next second
-	// also kills a session that began in this one.
-	notBefore := now.Truncate(time.Second).Add(time.Second)
+	notBefore := revocationCutoff(now)
 	lifetime := time.Duration(0)
 	for _, h := range t.handlers {
 		lifetime = max(lifetime, h.lifetime)

@@ -141,6 +141,15 @@ func (h *Handler) renewIfDue(w http.ResponseWriter, s session, now time.Time) {
 	http.SetCookie(w, h.cookies.make(h.cookies.session, tok, next.ExpiresAt))
 }
 
+// revocationCutoff is the NotBefore of a revocation, made at now, of every
+// session a user began until now. Tokens carry auth_time in whole seconds:
+// the next whole second ends a session begun in this one, and spares one
+// begun after it; now + 1 s would also end sessions begun in the second
+// after the revocation, their sign-in answered 200 with a dead token.
+func revocationCutoff(now time.Time) time.Time {
+	return now.Truncate(time.Second).Add(time.Second)
+}
+
 // endSession revokes s everywhere and clears the browser's cookies.
 func (h *Handler) endSession(ctx context.Context, w http.ResponseWriter, r *http.Request, s session) error {
 	err := h.backend.revoke(ctx, store.Revocation{
