@@ -95,7 +95,7 @@ func (h *Handler) removeFactor(ctx context.Context, r *http.Request, s session, 
 func (h *Handler) resetFactors(ctx context.Context, r *http.Request, user string) error {
 	notBefore := revocationCutoff(h.now())
 	if err := h.backend.revoke(ctx, store.Revocation{
-		User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(h.lifetime + tokenLeeway),
+		User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(h.backend.longestLifetime(h.lifetime) + tokenLeeway),
 	}); err != nil {
 		return unavailable(err)
 	}
@@ -168,7 +168,7 @@ func (h *Handler) signOutEverywhere(ctx context.Context, r *http.Request, s sess
 	err := h.backend.revoke(ctx, store.Revocation{
 		User:      s.User,
 		NotBefore: notBefore,
-		ExpiresAt: notBefore.Add(h.lifetime + tokenLeeway),
+		ExpiresAt: notBefore.Add(h.backend.longestLifetime(h.lifetime) + tokenLeeway),
 	})
 	if err != nil {
 		return unavailable(err)

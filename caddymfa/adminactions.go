@@ -162,10 +162,7 @@ func (t adminTarget) resetAll(ctx context.Context, user string, done *adminDone)
 		return err
 	}
 	notBefore := revocationCutoff(now)
-	lifetime := time.Duration(0)
-	for _, h := range t.handlers {
-		lifetime = max(lifetime, h.lifetime)
-	}
+	lifetime := t.backend.longestLifetime(0)
 	if err := t.backend.revoke(ctx, store.Revocation{User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(lifetime + tokenLeeway)}); err != nil {
 		return err
 	}

@@ -221,6 +221,22 @@ func (b *backend) revoke(ctx context.Context, r store.Revocation) error {
 	return nil
 }
 
+// longestLifetime is the longest session_lifetime among the running
+// handlers on b, and at least own. Sites sharing a store (and a
+// cookie_domain) accept and renew each other's sessions, each up to its
+// own session_lifetime: a revocation or a session record must last as
+// long as the most lenient of them keeps a session alive.
+func (b *backend) longestLifetime(own time.Duration) time.Duration {
+	live.Lock()
+	defer live.Unlock()
+	for h := range live.handlers {
+		if h.backend == b {
+			own = max(own, h.lifetime)
+		}
+	}
+	return own
+}
+
 // revocations answers "is this session dead?" from memory, so the hot path
 // never waits on the store.
 type revocations struct {

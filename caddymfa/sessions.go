@@ -155,7 +155,7 @@ func (h *Handler) endSession(ctx context.Context, w http.ResponseWriter, r *http
 	err := h.backend.revoke(ctx, store.Revocation{
 		SessionID: s.SID,
 		User:      s.User,
-		ExpiresAt: s.AuthTime.Add(h.lifetime + tokenLeeway),
+		ExpiresAt: s.AuthTime.Add(h.backend.longestLifetime(h.lifetime) + tokenLeeway),
 	})
 	if err != nil {
 		return unavailable(err)

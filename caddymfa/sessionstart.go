@@ -86,7 +86,7 @@ func (h *Handler) prepareSession(r *http.Request, ns newSession) (session, store
 			ID:        s.SID,
 			User:      ns.User,
 			CreatedAt: now,
-			ExpiresAt: ns.AuthTime.Add(h.lifetime),
+			ExpiresAt: ns.AuthTime.Add(h.backend.longestLifetime(h.lifetime)),
 			AMR:       ns.AMR,
 			ClientIP:  clientIP(r),
 			UserAgent: truncate(r.UserAgent(), 256),
