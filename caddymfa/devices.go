@@ -78,16 +78,10 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, user st
 	return tok, nil
 }
 
-// revokeDevice forgets one device and ends the sessions started with it.
+// revokeDevice ends the sessions started with one device, then forgets
+// it. In that order: a failure leaves the device to retry with, never
+// its sessions alive with the device gone.
 func (h *Handler) revokeDevice(ctx context.Context, r *http.Request, user, id string) error {
-	if err := h.devices.Revoke(ctx, user, id); err != nil {
-		// An id the store cannot even hold (too long, not UTF-8) names no
-		// device either.
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-			return errNotFound
-		}
-		return unavailable(err)
-	}
 	sessions, err := h.backend.Sessions(ctx, user, h.now())
 	if err != nil {
 		return unavailable(err)
@@ -98,6 +92,14 @@ func (h *Handler) revokeDevice(ctx context.Context, r *http.Request, user, id st
 				return unavailable(err)
 			}
 		}
+	}
+	if err := h.devices.Revoke(ctx, user, id); err != nil {
+		// An id the store cannot even hold (too long, not UTF-8) names no
+		// device either.
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			return errNotFound
+		}
+		return unavailable(err)
 	}
 	h.auditEvent(r, "device_revoked", user, amrDevice, "success")
 	return nil
