@@ -76,29 +76,34 @@ func (h *Handler) removeFactor(ctx context.Context, r *http.Request, s session, 
 	for _, f := range active {
 		found = found || f.ID == id
 	}
-	if !found {
+	if found {
+		if err := h.backend.DeleteFactor(ctx, s.User, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return unavailable(err)
+		}
+		h.auditEvent(r, "factor_removed", s.User, factor.TypeTOTP, "success")
+		// Read again: a removal racing this one may have taken the
+		// others, and then neither saw the last one go.
+		if active, err = h.activeFactors(ctx, s.User); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(active) > 0 && !found:
 		return errNotFound
-	}
-	if err := h.backend.DeleteFactor(ctx, s.User, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return unavailable(err)
-	}
-	h.auditEvent(r, "factor_removed", s.User, factor.TypeTOTP, "success")
-	if len(active) > 1 {
+	case len(active) > 0:
 		return nil
 	}
+	// No factor left. Found or not, the reset runs (again): one a store
+	// failure interrupted left this session, vouched for by a factor now
+	// gone, alive, and the user's retry finishes it.
 	return h.resetFactors(ctx, r, s.User)
 }
 
 // resetFactors drops what only made sense with a factor (recovery codes,
 // trusted devices) and ends the user's sessions: they were vouched for by
-// the factor that is gone.
+// the factor that is gone. The sessions end last: the caller's goes with
+// them, and a retry of a reset that failed before needs it.
 func (h *Handler) resetFactors(ctx context.Context, r *http.Request, user string) error {
-	notBefore := revocationCutoff(h.now())
-	if err := h.backend.revoke(ctx, store.Revocation{
-		User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(h.backend.longestLifetime(h.lifetime) + tokenLeeway),
-	}); err != nil {
-		return unavailable(err)
-	}
 	if err := h.backend.ReplaceRecoveryCodes(ctx, user, nil); err != nil {
 		return unavailable(err)
 	}
@@ -108,6 +113,12 @@ func (h *Handler) resetFactors(ctx context.Context, r *http.Request, user string
 	}
 	if n > 0 {
 		h.auditEvent(r, "device_revoked", user, amrDevice, "success")
+	}
+	notBefore := revocationCutoff(h.now())
+	if err := h.backend.revoke(ctx, store.Revocation{
+		User: user, NotBefore: notBefore, ExpiresAt: notBefore.Add(h.backend.longestLifetime(h.lifetime) + tokenLeeway),
+	}); err != nil {
+		return unavailable(err)
 	}
 	return nil
 }
