@@ -58,6 +58,11 @@ type adminLockState struct {
 	// HardLocked: the hard cap of consecutive failures was reached; only
 	// a recovery code or an admin unlock helps.
 	HardLocked bool `json:"hard_locked"`
+	// WindowLocked (second factor only): max_failures failed codes within
+	// 30 days, successes between them or not; until WindowLockedUntil only
+	// a recovery code or an admin unlock helps.
+	WindowLocked      bool       `json:"window_locked,omitempty"`
+	WindowLockedUntil *time.Time `json:"window_locked_until,omitempty"`
 }
 
 func (t adminTarget) describe(ctx context.Context, user string) (adminUser, error) {
@@ -90,6 +95,7 @@ func (t adminTarget) describe(ctx context.Context, user string) (adminUser, erro
 }
 
 // lockState merges the user's counters of one kind: the worst one counts.
+// The second factor's includes the 30-day window of failed codes.
 func (t adminTarget) lockState(ctx context.Context, kind, user string, now time.Time) (adminLockState, error) {
 	var st adminLockState
 	for _, h := range t.handlers {
@@ -107,6 +113,20 @@ func (t adminTarget) lockState(ctx context.Context, kind, user string, now time.
 		}
 		if hardCap := h.limits.secondFactor.HardCap; kind == "mfa" && hardCap > 0 && a.Failures >= hardCap {
 			st.HardLocked = true
+		}
+		if kind != "mfa" {
+			continue
+		}
+		w, err := t.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
+		if err != nil {
+			return st, err
+		}
+		if w.Locked(now) {
+			st.WindowLocked = true
+			if st.WindowLockedUntil == nil || w.LockedUntil.After(*st.WindowLockedUntil) {
+				until := w.LockedUntil.UTC()
+				st.WindowLockedUntil = &until
+			}
 		}
 	}
 	return st, nil
