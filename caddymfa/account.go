@@ -146,13 +146,13 @@ func (h *Handler) startAddingFactor(ctx context.Context, r *http.Request, s sess
 		// `enforce enrolled`, or one in the enrollment grace) has none to
 		// confirm with: the first one is enrolled as at sign-in, which
 		// startEnrollment refuses, changing nothing, once one is active.
-		e, ferr := h.startEnrollment(ctx, r, s.User, false)
+		e, ferr := h.startEnrollment(ctx, r, s.User, s.SID, false)
 		if errors.Is(ferr, errNoEnrollment) {
 			return enrollment{}, err
 		}
 		return e, ferr
 	}
-	return h.startEnrollment(ctx, r, s.User, true)
+	return h.startEnrollment(ctx, r, s.User, s.SID, true)
 }
 
 // revokeOwnSession ends one of s.User's sessions.

@@ -137,7 +137,7 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, s session,
 // accountEnrollPage shows the authenticator being added.
 func (h *Handler) accountEnrollPage(w http.ResponseWriter, r *http.Request, s session) error {
 	home := h.prefix + "account"
-	e, found, err := h.currentEnrollment(r.Context(), r, s.User)
+	e, found, err := h.currentEnrollment(r.Context(), r, s.User, &s)
 	if err != nil {
 		return h.pageError(w, r, err)
 	}

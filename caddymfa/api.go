@@ -216,7 +216,7 @@ func (h *Handler) apiEnroll(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if e, err = h.startEnrollment(r.Context(), r, p.User, false); err != nil {
+		if e, err = h.startEnrollment(r.Context(), r, p.User, "", false); err != nil {
 			return err
 		}
 	}
@@ -235,7 +235,7 @@ func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return badRequest("mfa_token is required, or call with a session to add an authenticator.")
 		}
-		codes, err := h.confirmEnrollment(r.Context(), r, s.User, req.FactorID, req.Code)
+		codes, err := h.confirmEnrollment(r.Context(), r, s.User, &s, req.FactorID, req.Code)
 		if err != nil {
 			return err
 		}
@@ -252,7 +252,7 @@ func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err := h.pendingUnspent(r.Context(), p); err != nil {
 		return err
 	}
-	codes, err := h.confirmEnrollment(r.Context(), r, p.User, req.FactorID, req.Code)
+	codes, err := h.confirmEnrollment(r.Context(), r, p.User, nil, req.FactorID, req.Code)
 	if err != nil {
 		return err
 	}

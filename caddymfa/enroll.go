@@ -41,8 +41,10 @@ func (h *Handler) issuer(r *http.Request) string {
 // factor behind them (an mfa_token), users may enroll only while they have
 // no active factor: otherwise a stolen password would be enough to add an
 // attacker's authenticator. adding is for signed-in users who just
-// confirmed with a factor they have (the account page checks that).
-func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user string, adding bool) (enrollment, error) {
+// confirmed with a factor they have (the account page checks that). sid is
+// the session starting it, "" for none: a setup added to an active factor
+// can be seen and confirmed only by that session (see pendingSetup).
+func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user, sid string, adding bool) (enrollment, error) {
 	all, err := h.backend.Factors(ctx, user)
 	if err != nil {
 		return enrollment{}, unavailable(err)
@@ -92,6 +94,7 @@ func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user str
 		Secret:       sealed,
 		Pending:      true,
 		PendingUntil: now.Add(defaultEnrollLifetime),
+		StartedBy:    sid,
 		CreatedAt:    now,
 	}
 	if err := h.backend.SaveFactor(ctx, user, f); err != nil {
@@ -101,9 +104,10 @@ func (h *Handler) startEnrollment(ctx context.Context, r *http.Request, user str
 	return e, nil
 }
 
-// currentEnrollment finds user's pending setup, if one is still valid.
-func (h *Handler) currentEnrollment(ctx context.Context, r *http.Request, user string) (enrollment, bool, error) {
-	f, ok, err := h.pendingFactor(ctx, user, "")
+// currentEnrollment finds user's pending setup, if one is still valid and
+// s (nil for none) may see it.
+func (h *Handler) currentEnrollment(ctx context.Context, r *http.Request, user string, s *session) (enrollment, bool, error) {
+	f, ok, err := h.pendingSetup(ctx, user, "", s)
 	if err != nil || !ok {
 		return enrollment{}, false, err
 	}
@@ -115,18 +119,46 @@ func (h *Handler) currentEnrollment(ctx context.Context, r *http.Request, user s
 	return e, err == nil, err
 }
 
-func (h *Handler) pendingFactor(ctx context.Context, user, id string) (store.FactorRecord, bool, error) {
+// pendingSetup finds user's pending setup id ("" for any) that s, the
+// caller's session (nil for an mfa_token or an earlier handler's word), may
+// see and confirm. Once user has an active factor, a setup is another
+// authenticator being added: only the session that started it, while it
+// was fresh enough to start it (needFresh), may finish it. Confirming
+// refreshes that session's second factor, so any other session of the
+// user (a stale one, one signed in with a trusted device) would otherwise
+// earn a step-up from someone else's setup.
+func (h *Handler) pendingSetup(ctx context.Context, user, id string, s *session) (store.FactorRecord, bool, error) {
 	all, err := h.backend.Factors(ctx, user)
 	if err != nil {
 		return store.FactorRecord{}, false, unavailable(err)
 	}
 	now := h.now()
-	for _, f := range all {
-		if f.Pending && f.Type == factor.TypeTOTP && (id == "" || f.ID == id) && now.Before(f.PendingUntil) {
-			return f, true, nil
+	var found *store.FactorRecord
+	adding := false
+	for i, f := range all {
+		if !f.Pending {
+			adding = true
+		} else if found == nil && f.Type == factor.TypeTOTP && (id == "" || f.ID == id) && now.Before(f.PendingUntil) {
+			found = &all[i]
 		}
 	}
-	return store.FactorRecord{}, false, nil
+	if found == nil {
+		return store.FactorRecord{}, false, nil
+	}
+	if adding && !h.startedBy(*found, s, now) {
+		return store.FactorRecord{}, false, nil
+	}
+	return *found, true, nil
+}
+
+// startedBy reports whether s is the session that started setup f, with
+// a second factor fresh enough for it then: needFresh's rule at f's start.
+func (h *Handler) startedBy(f store.FactorRecord, s *session, now time.Time) bool {
+	if s == nil || f.StartedBy == "" || s.SID != f.StartedBy {
+		return false
+	}
+	need := requirement{MFA: true, StepUp: true, MaxAge: accountStepUp + now.Sub(f.CreatedAt)}
+	return s.satisfies(need, now) == nil
 }
 
 func (h *Handler) describeEnrollment(r *http.Request, user, id string, secret []byte) (enrollment, error) {
@@ -139,8 +171,9 @@ func (h *Handler) describeEnrollment(r *http.Request, user, id string, secret []
 }
 
 // confirmEnrollment activates the pending factor when code comes from it,
-// and issues the first recovery codes.
-func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user, factorID, code string) ([]string, error) {
+// and issues the first recovery codes. s is the caller's session, nil for
+// none (see pendingSetup).
+func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user string, s *session, factorID, code string) ([]string, error) {
 	in, err := h.parseCode(codeInput{Code: code})
 	if err != nil {
 		return nil, err
@@ -161,7 +194,7 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user, 
 		h.auditEvent(r, "lockout", user, factor.TypeTOTP, "locked")
 		return nil, rateLimited(st.LockedUntil.Sub(now))
 	}
-	f, ok, err := h.pendingFactor(ctx, user, factorID)
+	f, ok, err := h.pendingSetup(ctx, user, factorID, s)
 	if err != nil {
 		return nil, err
 	}

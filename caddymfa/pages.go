@@ -154,7 +154,7 @@ func (h *Handler) showFlowStatus(w http.ResponseWriter, r *http.Request, returnT
 			SignOutAction:  h.prefix + "logout",
 		})
 	}
-	e, found, err := h.currentEnrollment(ctx, r, p.User)
+	e, found, err := h.currentEnrollment(ctx, r, p.User, st.session)
 	if err != nil {
 		return h.pageError(w, r, err)
 	}
@@ -297,7 +297,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 	case statusAuthenticated:
 		h.setSessionCookie(w, done.SessionToken, done.Session)
 	case statusEnrollmentRequired:
-		if _, err := h.startEnrollment(ctx, r, user, false); err != nil {
+		if _, err := h.startEnrollment(ctx, r, user, "", false); err != nil {
 			return h.pageError(w, r, err)
 		}
 		h.setPendingCookie(w, done.Token, done.Pending)
@@ -403,7 +403,11 @@ func (h *Handler) enrollStartForm(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return h.showFlow(w, r, returnTo, errInvalidMFAToken)
 	}
-	if _, err := h.startEnrollment(r.Context(), r, st.User, false); err != nil {
+	sid := ""
+	if st.session != nil {
+		sid = st.session.SID
+	}
+	if _, err := h.startEnrollment(r.Context(), r, st.User, sid, false); err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
 	return h.seeOther(w, returnTo)
@@ -421,7 +425,7 @@ func (h *Handler) enrollConfirmForm(w http.ResponseWriter, r *http.Request) erro
 	if err := h.pendingUnspent(r.Context(), st.pending); err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}
-	codes, err := h.confirmEnrollment(r.Context(), r, st.User, form.Get("factor_id"), form.Get("code"))
+	codes, err := h.confirmEnrollment(r.Context(), r, st.User, st.session, form.Get("factor_id"), form.Get("code"))
 	if err != nil {
 		return h.showFlow(w, r, returnTo, err)
 	}

@@ -172,7 +172,10 @@ type FactorRecord struct {
 	// second factor; they are deleted at PendingUntil.
 	Pending      bool      `json:"pending,omitempty"`
 	PendingUntil time.Time `json:"pending_until,omitzero"`
-	CreatedAt    time.Time `json:"created_at"`
+	// StartedBy is the session (sid) that began a pending setup, when a
+	// signed-in user began it; only that session may finish it.
+	StartedBy string    `json:"started_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	// LastStep is the last accepted TOTP time step (replay protection);
 	// kept current by UseStep.
 	LastStep int64 `json:"last_step,omitempty"`

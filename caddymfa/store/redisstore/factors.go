@@ -14,7 +14,7 @@ import (
 
 // A factor is the user hash field "f:<id>" holding
 //
-//	<last step>,<pending 0|1>,<pending until ms>,<binary: type, label, secret, created>
+//	<last step>,<pending 0|1>,<pending until ms>,<binary: type, label, secret, created[, started by]>
 //
 // so that UseStep can check and raise the step without decoding the rest.
 
@@ -24,6 +24,10 @@ func encodeFactor(f store.FactorRecord) (header []string, payload []byte) {
 	e.str(f.Label)
 	e.bytes(f.Secret)
 	e.time(f.CreatedAt)
+	if f.StartedBy != "" {
+		// Last and optional: records written without it still decode.
+		e.str(f.StartedBy)
+	}
 	pending := "0"
 	if f.Pending {
 		pending = "1"
@@ -46,6 +50,9 @@ func decodeFactor(id, v string) (store.FactorRecord, error) {
 		Label:        d.str(),
 		Secret:       d.bytes(),
 		CreatedAt:    d.time(),
+	}
+	if d.err == nil && len(d.b) > 0 {
+		f.StartedBy = d.str()
 	}
 	return f, d.err
 }

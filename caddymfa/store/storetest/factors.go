@@ -32,7 +32,7 @@ func checkFactor(t *testing.T, got, want store.FactorRecord) {
 	if got.ID != want.ID || got.Type != want.Type || got.Label != want.Label ||
 		!bytes.Equal(got.Secret, want.Secret) || got.Pending != want.Pending ||
 		!got.PendingUntil.Equal(want.PendingUntil) || !got.CreatedAt.Equal(want.CreatedAt) ||
-		got.LastStep != want.LastStep {
+		got.LastStep != want.LastStep || got.StartedBy != want.StartedBy {
 		t.Errorf("factor = %+v, want %+v", got, want)
 	}
 }
@@ -57,6 +57,7 @@ func testFactors(t *testing.T, h Harness) {
 		s := h.Open(t)
 		pending := factor("p", t0.Add(-time.Minute))
 		pending.Pending, pending.PendingUntil = true, t0.Add(time.Hour)
+		pending.StartedBy = "sid-1"
 		want := []store.FactorRecord{
 			factor("c", t0.Add(-3*time.Hour)),
 			factor("a", t0.Add(-2*time.Hour)),
