@@ -113,13 +113,9 @@ func TestBadAPIInputGetsClear4xxAndChangesNothing(t *testing.T) {
 			}
 		})
 	}
+	// Not even the confirm of an unknown factor counts as an attempt: no
+	// code is looked at without the setup it is for.
 	after := g.snapshot(t, "alice")
-	// Only the confirm of an unknown factor counts as an attempt.
-	k := (&Handler{ring: mustRing(t)}).attemptKey("mfa", "alice")
-	if after.Attempts[k].Failures > before.Attempts[k].Failures+1 {
-		t.Errorf("second-factor counter moved from %d to %d", before.Attempts[k].Failures, after.Attempts[k].Failures)
-	}
-	after.Attempts[k] = before.Attempts[k]
 	if !reflect.DeepEqual(before, after) {
 		t.Errorf("store changed:\nbefore %+v\nafter  %+v", before, after)
 	}

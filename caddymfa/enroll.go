@@ -185,6 +185,16 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 	if err := h.checkIPLock(ctx, r, now, user, factor.TypeTOTP); err != nil {
 		return nil, err
 	}
+	// No code is checked for a setup that is gone or not the caller's, so
+	// no attempt is counted against the user.
+	f, ok, err := h.pendingSetup(ctx, user, factorID, s)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &apiError{Status: http.StatusNotFound, Code: "enrollment_not_found",
+			Message: "This setup has expired or was replaced. Please start again."}
+	}
 	key := h.attemptKey("mfa", user)
 	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
 	if err != nil {
@@ -193,14 +203,6 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 	if !st.Allowed {
 		h.auditEvent(r, "lockout", user, factor.TypeTOTP, "locked")
 		return nil, rateLimited(st.LockedUntil.Sub(now))
-	}
-	f, ok, err := h.pendingSetup(ctx, user, factorID, s)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, &apiError{Status: http.StatusNotFound, Code: "enrollment_not_found",
-			Message: "This setup has expired or was replaced. Please start again."}
 	}
 	secret, err := h.ring.Open(f.Secret, []byte(user))
 	if err != nil {

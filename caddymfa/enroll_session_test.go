@@ -83,6 +83,9 @@ func TestAddingAuthenticatorOnlyBySessionThatStartedIt(t *testing.T) {
 			a.stillStale(t, hdr)
 		})
 	}
+	if n := g.secondFactorFailures(t, "alice"); n != 0 {
+		t.Errorf("refused confirmations counted %d attempts", n)
+	}
 
 	// The session that started it sees it and confirms it.
 	page := c.get("/_mfa/account/enroll", a.fresh...)
@@ -133,5 +136,24 @@ func TestAddingAuthenticatorFormOnlyBySessionThatStartedIt(t *testing.T) {
 	}
 	if len(factors) != 2 || !factors[1].Pending {
 		t.Errorf("factors after the refused confirmation: %+v", factors)
+	}
+}
+
+// A first enrollment's confirm with a setup that does not exist looks at
+// no code: nothing is counted against the user.
+func TestConfirmUnknownSetupCountsNoAttempt(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
+	mustStatus(t, r, http.StatusAccepted)
+	tok := m["mfa_token"].(string)
+	for range 3 {
+		r, m = c.api("POST", "enroll/totp/confirm", map[string]string{"mfa_token": tok, "factor_id": "gone", "code": "123456"})
+		if r.StatusCode != http.StatusNotFound || m["error"] != "enrollment_not_found" {
+			t.Fatalf("confirm of an unknown setup: %d %v", r.StatusCode, m)
+		}
+	}
+	if n := g.secondFactorFailures(t, "bob"); n != 0 {
+		t.Errorf("confirming an unknown setup counted %d attempts", n)
 	}
 }
