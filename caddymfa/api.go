@@ -216,6 +216,11 @@ func (h *Handler) apiEnroll(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		// A token that signed in already starts nothing, nor replaces
+		// the setup it started.
+		if err := h.pendingUnspent(r.Context(), p); err != nil {
+			return err
+		}
 		if e, err = h.startEnrollment(r.Context(), r, p.User, "", false); err != nil {
 			return err
 		}

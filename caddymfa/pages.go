@@ -403,6 +403,9 @@ func (h *Handler) enrollStartForm(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return h.showFlow(w, r, returnTo, errInvalidMFAToken)
 	}
+	if err := h.pendingUnspent(r.Context(), st.pending); err != nil {
+		return h.showFlow(w, r, returnTo, err)
+	}
 	sid := ""
 	if st.session != nil {
 		sid = st.session.SID

@@ -1,7 +1,10 @@
 package caddymfa
 
 import (
+	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,4 +97,68 @@ func spentToken(t *testing.T) (*gateway, *client, spent) {
 	mustStatus(t, r, http.StatusOK)
 	sp.access = m["access_token"].(string)
 	return g, c, sp
+}
+
+// An mfa_token that already signed in cannot start, or replace, a setup.
+func TestSpentMFATokenStartsNoEnrollment(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "enrollment_grace 7d"))
+	c := g.client()
+	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
+	mustStatus(t, r, http.StatusAccepted)
+	tok := m["mfa_token"].(string)
+	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
+	mustStatus(t, r, http.StatusOK)
+	factorID := m["factor_id"].(string)
+	r, _ = c.api("POST", "enroll/skip", map[string]string{"mfa_token": tok}) // spends it
+	mustStatus(t, r, http.StatusOK)
+
+	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
+	if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" {
+		t.Fatalf("enroll with a spent mfa_token: %d %v, want 401 invalid_token", r.StatusCode, m)
+	}
+	factors, err := g.backendFor(t).Factors(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(factors) != 1 || factors[0].ID != factorID {
+		t.Errorf("bob's setups after the refused replay: %+v, want only %s", factors, factorID)
+	}
+}
+
+// The browser's "start again" button, replayed with a pending cookie that
+// already signed in, starts nothing either.
+func TestSpentPendingCookieStartsNoEnrollment(t *testing.T) {
+	g := startGateway(t, policyMFA(t, "enrollment_grace 7d"))
+	c := g.client()
+	r := c.signInBrowser("/", "bob", "bob-password")
+	mustStatus(t, r, http.StatusSeeOther)
+	page := c.get("/")
+	mustStatus(t, page, http.StatusUnauthorized)
+	restart := formFields(t, page.Body, "/_mfa/enroll/start")
+	var pendingCookie *http.Cookie
+	u, _ := url.Parse(g.base)
+	for _, ck := range c.jar.Cookies(u) {
+		if strings.Contains(ck.Name, "pending") {
+			pendingCookie = ck
+		}
+	}
+	if pendingCookie == nil {
+		t.Fatal("no pending cookie after the password")
+	}
+	before, err := g.backendFor(t).Factors(context.Background(), "bob")
+	if err != nil || len(before) != 1 {
+		t.Fatalf("setups after the password: %+v %v", before, err)
+	}
+	mustStatus(t, c.postForm("/_mfa/enroll/skip", formFields(t, page.Body, "/_mfa/enroll/skip")), http.StatusSeeOther)
+
+	replay := g.client()
+	replay.jar.SetCookies(u, c.jar.Cookies(u))
+	replay.jar.SetCookies(u, []*http.Cookie{pendingCookie})
+	if r := replay.postForm("/_mfa/enroll/start", restart); r.StatusCode < 400 {
+		t.Fatalf("start again with a spent pending cookie: %d", r.StatusCode)
+	}
+	after, err := g.backendFor(t).Factors(context.Background(), "bob")
+	if err != nil || len(after) != 1 || after[0].ID != before[0].ID {
+		t.Errorf("setups after the refused replay: %+v %v, want only %s", after, err, before[0].ID)
+	}
 }
