@@ -1,6 +1,7 @@
 package caddymfa
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -184,6 +185,17 @@ func (h *Handler) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// noSession is the answer to a call without an mfa_token whose session
+// check failed with err: the store's 503 when it could not vouch for the
+// session presented (fail_closed), else a request missing its mfa_token.
+func noSession(err error, message string) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		return err
+	}
+	return badRequest("%s", message)
+}
+
 // pendingFrom verifies an mfa_token from a request body.
 func (h *Handler) pendingFrom(r *http.Request, raw string) (pending, error) {
 	if raw == "" {
@@ -206,7 +218,7 @@ func (h *Handler) apiEnroll(w http.ResponseWriter, r *http.Request) error {
 		// A signed-in user adding another authenticator.
 		s, _, err := h.accountSession(r)
 		if err != nil {
-			return badRequest("mfa_token is required, or call with a session to add an authenticator.")
+			return noSession(err, "mfa_token is required, or call with a session to add an authenticator.")
 		}
 		if e, err = h.startAddingFactor(r.Context(), r, s); err != nil {
 			return err
@@ -238,7 +250,7 @@ func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) error {
 	if req.MFAToken == "" {
 		s, _, err := h.accountSession(r)
 		if err != nil {
-			return badRequest("mfa_token is required, or call with a session to add an authenticator.")
+			return noSession(err, "mfa_token is required, or call with a session to add an authenticator.")
 		}
 		codes, err := h.confirmEnrollment(r.Context(), r, s.User, &s, req.FactorID, req.Code)
 		if err != nil {
@@ -329,7 +341,7 @@ func (h *Handler) apiSkip(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) apiStepUp(w http.ResponseWriter, r *http.Request, in codeInput) error {
 	s, _, err := h.requestSession(r)
 	if err != nil {
-		return badRequest("mfa_token is required, or call with a session to confirm it again.")
+		return noSession(err, "mfa_token is required, or call with a session to confirm it again.")
 	}
 	v, err := h.verifySecondFactor(r.Context(), r, s.User, in)
 	if err != nil {
