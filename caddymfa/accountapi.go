@@ -2,6 +2,7 @@ package caddymfa
 
 import (
 	"context"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -64,6 +65,9 @@ func (h *Handler) serveAccountAPI(w http.ResponseWriter, r *http.Request, route 
 		if err := method(http.MethodPost); err != nil {
 			return err
 		}
+		if err := h.readNoParams(w, r); err != nil {
+			return err
+		}
 		codes, err := h.regenerateCodes(ctx, r, s)
 		if err != nil {
 			return err
@@ -71,6 +75,9 @@ func (h *Handler) serveAccountAPI(w http.ResponseWriter, r *http.Request, route 
 		return h.writeJSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
 	case route == "logout_everywhere":
 		if err := method(http.MethodPost); err != nil {
+			return err
+		}
+		if err := h.readNoParams(w, r); err != nil {
 			return err
 		}
 		if err := h.signOutEverywhere(ctx, r, s); err != nil {
@@ -98,6 +105,20 @@ func (h *Handler) serveAccountAPI(w http.ResponseWriter, r *http.Request, route 
 		return h.noContent(w)
 	}
 	return errNotFound
+}
+
+// readNoParams reads the body of a POST that takes no parameters: none at
+// all, or an empty JSON object, under the rules of every JSON call.
+func (h *Handler) readNoParams(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 {
+		ct := r.Header.Get("Content-Type")
+		mt, _, err := mime.ParseMediaType(ct)
+		if ct == "" || err == nil && mt == "application/json" {
+			return nil
+		}
+	}
+	var none struct{}
+	return h.readJSON(w, r, &none)
 }
 
 func (h *Handler) noContent(w http.ResponseWriter) error {
