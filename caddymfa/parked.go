@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
 
 // A browser form (or a page's JSON call) that meets the challenge because
@@ -28,6 +30,13 @@ const (
 	// this browser can resume it.
 	resumeCookie = "__Host-mfa_resume"
 )
+
+// parkPerIP requests from one client IP are kept per parkLifetime; more
+// meet the challenge without being kept, so that no client can fill the
+// store (at most parkPerIP × keep_body per IP at a time).
+const parkPerIP = 20
+
+var parkPolicy = store.LockPolicy{Threshold: parkPerIP, Locks: []time.Duration{parkLifetime}, Forget: parkLifetime}
 
 // parkedRequest is what is kept of a request.
 type parkedRequest struct {
@@ -68,6 +77,11 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 	if safeReturnTo(uri) != uri {
 		// The sign-in would send the browser elsewhere: it never comes back
 		// to take the request.
+		return false
+	}
+	// Headers can be forged: a client that claims to be our page still
+	// keeps at most parkPerIP requests per ten minutes.
+	if a, err := h.backend.CountAttempt(r.Context(), h.attemptKey("park", clientIP(r)), h.now(), parkPolicy); err != nil || !a.Allowed {
 		return false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))

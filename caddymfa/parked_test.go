@@ -192,3 +192,33 @@ func TestKeptRequestKeepsItsURL(t *testing.T) {
 		t.Error("kept a request the sign-in never returns to")
 	}
 }
+
+// TestKeptRequestsPerClientAreCapped: headers that say "our page" can be
+// forged, so one client IP keeps at most parkPerIP requests at a time;
+// the next meets the challenge unkept, and the store holds no more.
+func TestKeptRequestsPerClientAreCapped(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	post := func() bool {
+		c := g.client()
+		req, _ := http.NewRequest("POST", g.base+"/app/save", strings.NewReader("draft=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		r := c.do(req)
+		mustStatus(t, r, http.StatusUnauthorized)
+		return c.cookie(resumeCookie) != nil
+	}
+	for i := range parkPerIP {
+		if !post() {
+			t.Fatalf("request %d of one client was not kept", i+1)
+		}
+	}
+	if post() {
+		t.Errorf("request %d of one client was kept, past the cap", parkPerIP+1)
+	}
+	// Ten minutes on, the client may keep one again.
+	g.clock.Advance(parkLifetime + time.Second)
+	if !post() {
+		t.Error("after ten minutes the client still keeps nothing")
+	}
+}
