@@ -88,15 +88,7 @@ func TestRealBrowserStepUp(t *testing.T) {
 	browser := testenv.Browser(t)
 	ctx, do, submit, text := driver(t, browser)
 
-	do("sign in", chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "alice-password"))
-	submit("send password", chromedp.Submit(chromedp.ID("password")))
-	attr, err := chromedp.Run(ctx(), chromedp.AttributeValue(chromedp.ID("secret"), "data-value"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	do("type code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
-	submit("enroll", chromedp.Submit(chromedp.ID("code")))
+	secret := enrollAliceInBrowser(t, g, ctx, do, submit)
 
 	g.clock.Advance(10 * time.Minute)
 	do("open the admin page", chromedp.Navigate(g.base+"/admin/users"), chromedp.WaitVisible(chromedp.ID("code")))
@@ -104,7 +96,7 @@ func TestRealBrowserStepUp(t *testing.T) {
 		t.Fatalf("step-up page heading %q", got)
 	}
 	testenv.Screenshot(t, browser, "1-confirm-its-you")
-	do("type a fresh code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
+	do("type a fresh code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, secret, g.clock.Now())))
 	submit("confirm", chromedp.Submit(chromedp.ID("code")))
 	if got := text("body"); !strings.Contains(got, `upstream saw GET /admin/users as "alice"`) {
 		t.Fatalf("after step-up: %q", got)
@@ -126,15 +118,7 @@ func TestRealBrowserKeepsAForm(t *testing.T) {
 	browser := testenv.Browser(t)
 	ctx, do, submit, text := driver(t, browser)
 
-	do("sign in", chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "alice-password"))
-	submit("send password", chromedp.Submit(chromedp.ID("password")))
-	attr, err := chromedp.Run(ctx(), chromedp.AttributeValue(chromedp.ID("secret"), "data-value"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	do("type code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
-	submit("enroll", chromedp.Submit(chromedp.ID("code")))
+	secret := enrollAliceInBrowser(t, g, ctx, do, submit)
 
 	g.clock.Advance(10 * time.Minute)
 	do("open an app page", chromedp.Navigate(g.base+"/app"))
@@ -149,11 +133,14 @@ func TestRealBrowserKeepsAForm(t *testing.T) {
 		document.body.appendChild(f);
 		f.submit();
 	})()`))
+	// The form's answer (the step-up page) may still be loading when the
+	// response is in: wait for its code field before reading it.
+	do("step-up page", chromedp.WaitVisible(chromedp.ID("code")))
 	if got := text("body"); !strings.Contains(got, "is kept") {
 		t.Fatalf("step-up page after the form: %q", got)
 	}
 	before := g.up.count()
-	do("type a fresh code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
+	do("type a fresh code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, secret, g.clock.Now())))
 	submit("confirm", chromedp.Submit(chromedp.ID("code")))
 	if got := text("body"); !strings.Contains(got, `upstream saw POST /admin/transfer as "alice"`) {
 		t.Fatalf("after the code: %q", got)
@@ -174,6 +161,22 @@ func TestRealBrowserKeepsAForm(t *testing.T) {
 // driver gives the steps of a browser test: ctx (a fresh time limit per
 // step), do (actions that stay on the page), submit (actions that load a
 // new page; waits for it), text (an element's text).
+// enrollAliceInBrowser signs alice in on the site's front page and sets up
+// her authenticator; it returns the authenticator's secret.
+func enrollAliceInBrowser(t *testing.T, g *gateway, ctx func() context.Context, do, submit func(string, ...chromedp.Action[chromedp.Void])) string {
+	t.Helper()
+	do("sign in", chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "alice-password"))
+	submit("send password", chromedp.Submit(chromedp.ID("password")))
+	attr, err := chromedp.Run(ctx(), chromedp.AttributeValue(chromedp.ID("secret"), "data-value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("type code", chromedp.SendKeys(chromedp.ID("code"), codeAt(t, attr.Value, g.clock.Now())))
+	submit("enroll", chromedp.Submit(chromedp.ID("code")))
+	return attr.Value
+}
+
 func driver(t *testing.T, browser context.Context) (
 	ctx func() context.Context,
 	do func(string, ...chromedp.Action[chromedp.Void]),

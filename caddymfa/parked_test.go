@@ -62,17 +62,7 @@ func TestKeptRequestAfterExpiryIsNotForTheNextUser(t *testing.T) {
 	if !strings.Contains(pageText(r.Body), "is kept") {
 		t.Fatalf("alice's form was not kept: %s", pageText(r.Body))
 	}
-	lf := formFields(t, r.Body, "/_mfa/login")
-	lf.Set("username", "bob")
-	lf.Set("password", "bob-password")
-	in := c.postForm("/_mfa/login", lf)
-	mustStatus(t, in, http.StatusSeeOther)
-	ch := c.get(in.Header.Get("Location"))
-	mustStatus(t, ch, http.StatusUnauthorized)
-	vf := formFields(t, ch.Body, "/_mfa/verify")
-	vf.Set("code", codeAt(t, bobSecret, g.clock.Now()))
-	back := c.postForm("/_mfa/verify", vf)
-	mustStatus(t, back, http.StatusSeeOther)
+	back := signInFromPage(t, c, r.Body, "bob", "bob-password", bobSecret)
 
 	before := g.up.count()
 	mustStatus(t, c.get(back.Header.Get("Location")), http.StatusOK)
@@ -161,20 +151,10 @@ func TestKeptRequestKeepsItsURL(t *testing.T) {
 			if !strings.Contains(pageText(r.Body), "is kept") || c.cookie(resumeCookie) == nil {
 				t.Fatalf("not kept: %s", pageText(r.Body))
 			}
-			lf := formFields(t, r.Body, "/_mfa/login")
-			if got := lf.Get("return_to"); got != uri {
+			if got := formFields(t, r.Body, "/_mfa/login").Get("return_to"); got != uri {
 				t.Errorf("return_to = %.60q, want %.60q", got, uri)
 			}
-			lf.Set("username", "alice")
-			lf.Set("password", "alice-password")
-			in := c.postForm("/_mfa/login", lf)
-			mustStatus(t, in, http.StatusSeeOther)
-			ch := c.get(in.Header.Get("Location"))
-			mustStatus(t, ch, http.StatusUnauthorized)
-			vf := formFields(t, ch.Body, "/_mfa/verify")
-			vf.Set("code", codeAt(t, secret, g.clock.Now()))
-			back := c.postForm("/_mfa/verify", vf)
-			mustStatus(t, back, http.StatusSeeOther)
+			back := signInFromPage(t, c, r.Body, "alice", "alice-password", secret)
 			if got := back.Header.Get("Location"); got != uri {
 				t.Fatalf("back to %.60q, want %.60q", got, uri)
 			}
@@ -221,4 +201,23 @@ func TestKeptRequestsPerClientAreCapped(t *testing.T) {
 	if !post() {
 		t.Error("after ten minutes the client still keeps nothing")
 	}
+}
+
+// signInFromPage signs user in through the sign-in page page (its form
+// with the password, then the code page) and returns the code's answer:
+// a 303 back to where the page was asked for.
+func signInFromPage(t *testing.T, c *client, page, user, password, secret string) response {
+	t.Helper()
+	lf := formFields(t, page, "/_mfa/login")
+	lf.Set("username", user)
+	lf.Set("password", password)
+	in := c.postForm("/_mfa/login", lf)
+	mustStatus(t, in, http.StatusSeeOther)
+	ch := c.get(in.Header.Get("Location"))
+	mustStatus(t, ch, http.StatusUnauthorized)
+	vf := formFields(t, ch.Body, "/_mfa/verify")
+	vf.Set("code", codeAt(t, secret, c.g.clock.Now()))
+	back := c.postForm("/_mfa/verify", vf)
+	mustStatus(t, back, http.StatusSeeOther)
+	return back
 }

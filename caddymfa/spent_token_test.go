@@ -36,19 +36,8 @@ func TestSpentMFATokenCostsNoRecoveryCode(t *testing.T) {
 }
 
 func TestSpentMFATokenConfirmsNoEnrollment(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "enrollment_grace 7d"))
-	c := g.client()
-	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
-	mustStatus(t, r, http.StatusAccepted)
-	tok := m["mfa_token"].(string)
-	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
-	mustStatus(t, r, http.StatusOK)
-	factorID, secret := m["factor_id"], m["secret"].(string)
-	// Skipping spends the token.
-	r, _ = c.api("POST", "enroll/skip", map[string]string{"mfa_token": tok})
-	mustStatus(t, r, http.StatusOK)
-
-	r, m = c.api("POST", "enroll/totp/confirm", map[string]any{"mfa_token": tok, "factor_id": factorID, "code": codeAt(t, secret, g.clock.Now())})
+	g, c, tok, factorID, secret := skippedSetup(t)
+	r, m := c.api("POST", "enroll/totp/confirm", map[string]any{"mfa_token": tok, "factor_id": factorID, "code": codeAt(t, secret, g.clock.Now())})
 	if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" || m["recovery_codes"] != nil {
 		t.Fatalf("confirming with a spent mfa_token: %d %v", r.StatusCode, m)
 	}
@@ -101,18 +90,8 @@ func spentToken(t *testing.T) (*gateway, *client, spent) {
 
 // An mfa_token that already signed in cannot start, or replace, a setup.
 func TestSpentMFATokenStartsNoEnrollment(t *testing.T) {
-	g := startGateway(t, policyMFA(t, "enrollment_grace 7d"))
-	c := g.client()
-	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
-	mustStatus(t, r, http.StatusAccepted)
-	tok := m["mfa_token"].(string)
-	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
-	mustStatus(t, r, http.StatusOK)
-	factorID := m["factor_id"].(string)
-	r, _ = c.api("POST", "enroll/skip", map[string]string{"mfa_token": tok}) // spends it
-	mustStatus(t, r, http.StatusOK)
-
-	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
+	g, c, tok, factorID, _ := skippedSetup(t)
+	r, m := c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
 	if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" {
 		t.Fatalf("enroll with a spent mfa_token: %d %v, want 401 invalid_token", r.StatusCode, m)
 	}
@@ -161,4 +140,22 @@ func TestSpentPendingCookieStartsNoEnrollment(t *testing.T) {
 	if err != nil || len(after) != 1 || after[0].ID != before[0].ID {
 		t.Errorf("setups after the refused replay: %+v %v, want only %s", after, err, before[0].ID)
 	}
+}
+
+// skippedSetup: under an enrollment grace, bob signs in with his password,
+// starts a setup with his mfa_token, then skips it, which spends the
+// token. It returns the token, the setup's factor id and its secret.
+func skippedSetup(t *testing.T) (g *gateway, c *client, tok, factorID, secret string) {
+	t.Helper()
+	g = startGateway(t, policyMFA(t, "enrollment_grace 7d"))
+	c = g.client()
+	r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
+	mustStatus(t, r, http.StatusAccepted)
+	tok = m["mfa_token"].(string)
+	r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
+	mustStatus(t, r, http.StatusOK)
+	factorID, secret = m["factor_id"].(string), m["secret"].(string)
+	r, _ = c.api("POST", "enroll/skip", map[string]string{"mfa_token": tok})
+	mustStatus(t, r, http.StatusOK)
+	return g, c, tok, factorID, secret
 }
