@@ -2,6 +2,7 @@ package caddymfa
 
 import (
 	"context"
+	"encoding/base32"
 	"fmt"
 	"net/http"
 	"slices"
@@ -322,4 +323,29 @@ func answerShape(r response) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, "; ")
+}
+
+// TestRotationKeepsFailureCounters: adding a new secret (a rotation) must
+// not forget who is locked, or every locked account and client would get
+// a fresh budget of guesses.
+func TestRotationKeepsFailureCounters(t *testing.T) {
+	g := startGateway(t, defaultMFA(t))
+	c := g.client()
+	secret, _, _ := c.enrollAPI("alice", "alice-password")
+	g.clock.Advance(time.Minute)
+	tok := c.loginAPI("alice", "alice-password")
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		r, _ := c.api("POST", "verify", map[string]string{"mfa_token": tok, "code": wrongCode(raw, g.clock.Now())})
+		mustStatus(t, r, http.StatusUnauthorized)
+	}
+	newSecret := "rotated-secret-0123456789-abcdefghijklmnopqrstuvw"
+	g.load(strings.Replace(defaultMFA(t), "secret "+testSecret, "secret "+newSecret+"\n\t\tsecret "+testSecret, 1))
+	r, m := c.api("POST", "verify", map[string]string{"mfa_token": c.loginAPI("alice", "alice-password"), "code": codeAt(t, secret, g.clock.Now())})
+	if r.StatusCode != http.StatusTooManyRequests || m["error"] != "rate_limited" {
+		t.Errorf("the right code after a rotation, while locked: %d %v, want 429 rate_limited", r.StatusCode, m)
+	}
 }

@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"net"
 	"net/http"
@@ -56,9 +57,15 @@ func (h *Handler) audience(r *http.Request) string {
 
 func newID() string { return rand.Text() }
 
-// attemptKey names a failure counter without storing user input as is.
+// attemptKey names a failure counter without storing user input as is
+// (of any length, with any bytes). It does not depend on the secret: a
+// rotation must not hand every locked account and client a fresh budget of
+// guesses, and sites sharing a store count failures together. The store
+// holds user names and client IPs in the clear elsewhere (sessions), so a
+// keyed hash would hide nothing more.
 func (h *Handler) attemptKey(kind, value string) string {
-	return kind + ":" + hex.EncodeToString(h.ring.KeyedHash("attempt key", []byte(kind+"\x00"+value))[:16])
+	sum := sha256.Sum256([]byte("caddy-mfa attempt key\x00" + kind + "\x00" + value))
+	return kind + ":" + hex.EncodeToString(sum[:16])
 }
 
 func (h *Handler) ipKey(ip string) string { return h.attemptKey("ip", ip) }
