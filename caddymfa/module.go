@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -91,6 +92,9 @@ type Handler struct {
 	backend *backend
 	poolKey string
 	pages   *challengepage.Renderer
+	// pathWarned: the warning that the path was changed before this
+	// handler was logged (once).
+	pathWarned *atomic.Bool
 	// imgSrc is the img-src of our pages' CSP (see imgSources).
 	imgSrc   string
 	prefix   string
@@ -138,6 +142,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.now = clock
 	h.logger = ctx.Logger()
+	h.pathWarned = new(atomic.Bool)
 	h.audit = h.logger.Named("audit")
 	if err := h.provisionSecrets(); err != nil {
 		return err

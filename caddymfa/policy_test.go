@@ -425,3 +425,20 @@ func TestConfirmationNeverTrustsADevice(t *testing.T) {
 		t.Errorf("the same code, confirmed without remember_device: %d %v", r.StatusCode, m)
 	}
 }
+
+// TestSignInReturnsToThePathTheBrowserAsked: a rewrite before mfa (here
+// `uri strip_prefix`; handle_path and try_files alike) changes the path
+// the handler sees. The sign-in still returns to the URL the browser asked
+// for, and Caddy's log says the reserved prefix must reach this handler.
+func TestSignInReturnsToThePathTheBrowserAsked(t *testing.T) {
+	g := startGateway(t, "uri strip_prefix /app\n"+defaultMFA(t))
+	c := g.client()
+	page := c.get("/app/reports?year=2024")
+	mustStatus(t, page, http.StatusUnauthorized)
+	if got := formFields(t, page.Body, "/_mfa/login").Get("return_to"); got != "/app/reports?year=2024" {
+		t.Errorf("return_to = %q, want the URL the browser asked for", got)
+	}
+	if !strings.Contains(g.logs(), "the request path was changed before mfa") {
+		t.Error("no warning that the path was changed before mfa")
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // identityVar carries the identity_from value, read before the client's
@@ -134,7 +135,23 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, reason error
 	if h.parkRequest(w, r) {
 		caddyhttp.SetVar(r.Context(), noticeVar, "What you sent is kept: it goes through once you have signed in.")
 	}
-	return h.showFlow(w, r, r.URL.RequestURI(), nil)
+	return h.showFlow(w, r, h.browserURI(r), nil)
+}
+
+// browserURI is the URI the browser asked for, to send it back there after
+// the sign-in. A rewrite before this handler (try_files, uri, rewrite,
+// handle_path) changes r's; Caddy keeps the original.
+func (h *Handler) browserURI(r *http.Request) string {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil {
+		return r.URL.RequestURI()
+	}
+	if orig.URL.Path != r.URL.Path && h.pathWarned != nil && h.pathWarned.CompareAndSwap(false, true) {
+		h.logger.Warn("the request path was changed before mfa (handle_path, uri strip_prefix, rewrite or try_files): "+
+			"its pages post to the reserved prefix, which must reach this mfa handler unchanged",
+			zap.String("path", orig.URL.Path), zap.String("mfa_sees", r.URL.Path), zap.String("prefix", h.prefix))
+	}
+	return orig.URL.RequestURI()
 }
 
 // noticeVar carries a neutral message for the page being rendered.
