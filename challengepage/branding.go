@@ -19,6 +19,9 @@ type Branding struct {
 const (
 	defaultTitle = "Sign in"
 	defaultColor = "#2563eb"
+	// The --card backgrounds of assets/style.css, light and dark.
+	cardLight = "#ffffff"
+	cardDark  = "#181b21"
 )
 
 // brand is what templates see through the brand function.
@@ -28,6 +31,9 @@ type brand struct {
 	LogoURL template.URL
 	Color   string
 	OnColor string // text colour on Color, chosen for at least 4.5:1 contrast
+	// Faint: Color is under 3:1 against a card background, so button edges
+	// and link underlines use the text colour instead (WCAG 1.4.11).
+	Faint bool
 }
 
 func newBrand(b Branding) (brand, error) {
@@ -44,6 +50,7 @@ func newBrand(b Branding) (brand, error) {
 		out.Color = c
 	}
 	out.OnColor = textOn(out.Color)
+	out.Faint = !standsOut(out.Color)
 	logo, err := checkLogoURL(b.LogoURL)
 	if err != nil {
 		return brand{}, err
@@ -79,6 +86,13 @@ func textOn(color string) string {
 		return "#ffffff"
 	}
 	return "#000000"
+}
+
+// standsOut reports whether a colour reaches 3:1 against the card in both
+// colour schemes, as the edge of a control must.
+func standsOut(color string) bool {
+	l := luminance(color)
+	return contrast(l, luminance(cardLight)) >= 3 && contrast(l, luminance(cardDark)) >= 3
 }
 
 // luminance is the WCAG relative luminance of a #rgb or #rrggbb colour.

@@ -342,17 +342,20 @@ func TestBrandingShown(t *testing.T) {
 }
 
 func TestAccentColourInlined(t *testing.T) {
-	tests := []struct{ color, accent, onAccent string }{
-		{"", "#2563eb", "#ffffff"},
-		{"#FFDD00", "#ffdd00", "#000000"},
-		{"#036", "#036", "#ffffff"},
+	// A faint accent (under 3:1 against a card) hands its lines to the text colour.
+	const faint = ";--accent-line:var(--fg)"
+	tests := []struct{ color, accent, onAccent, line string }{
+		{"", "#2563eb", "#ffffff", ""},
+		{"#FFDD00", "#ffdd00", "#000000", faint},
+		{"#036", "#036", "#ffffff", faint},
+		{"#0a7d5a", "#0a7d5a", "#ffffff", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.color, func(t *testing.T) {
 			r := newTestRenderer(t, Options{Branding: Branding{Color: tc.color}})
 			doc, _ := renderDoc(t, r, LogoutView{Common: sampleCommon(), Action: "/l"})
 			css := text(byTag(doc, "style")[0])
-			if want := ":root{--accent:" + tc.accent + ";--on-accent:" + tc.onAccent + "}"; !strings.HasSuffix(css, want) {
+			if want := ":root{--accent:" + tc.accent + ";--on-accent:" + tc.onAccent + tc.line + "}"; !strings.HasSuffix(css, want) {
 				t.Errorf("style ends %q, want %q", css[max(0, len(css)-60):], want)
 			}
 		})
