@@ -25,8 +25,9 @@ type Renderer struct {
 
 const layoutFile = "layout.html"
 
-// New parses and test-renders every page once, so a broken template or bad
-// branding fails at config load rather than in front of a user.
+// New parses and test-renders every page with sample views that run each
+// branch, so a broken template or bad branding fails at config load rather
+// than in front of a user.
 func New(opts Options) (*Renderer, error) {
 	b, err := newBrand(opts.Branding)
 	if err != nil {
@@ -69,10 +70,13 @@ func New(opts Options) (*Renderer, error) {
 				return nil, fmt.Errorf("challengepage: %s: no {{define %q}}", origin, part)
 			}
 		}
-		// html/template finds context errors only when it first executes.
-		if err := t.ExecuteTemplate(io.Discard, layoutFile, v); err != nil {
-			_, origin, _ := src.template(name)
-			return nil, fmt.Errorf("challengepage: %s: %w", origin, err)
+		// html/template finds context errors only when it first executes,
+		// and a field or index error only when its branch runs.
+		for _, sample := range samples(v) {
+			if err := t.ExecuteTemplate(io.Discard, layoutFile, sample); err != nil {
+				_, origin, _ := src.template(name)
+				return nil, fmt.Errorf("challengepage: %s: %w", origin, err)
+			}
 		}
 		r.pages[name] = t
 	}

@@ -37,6 +37,13 @@ func TestNewRefuses(t *testing.T) {
 		{"no content", Options{}, map[string]string{"login.html": `{{define "title"}}x{{end}}`}, `login.html: no {{define "content"}}`},
 		{"unknown field", Options{}, map[string]string{"logout.html": `{{define "title"}}x{{end}}{{define "content"}}{{.Nope}}{{end}}`}, "logout.html"},
 		{"unsafe context", Options{}, map[string]string{"logout.html": `{{define "title"}}x{{end}}{{define "content"}}<a href="{{if .Action}}"{{end}}>{{end}}`}, "logout.html"},
+		// Only the filled sample views reach these: the zero ones skip the branch.
+		{"unknown field in an if", Options{}, map[string]string{"challenge.html": `{{define "title"}}x{{end}}{{define "content"}}{{if .Error}}<p>{{.Eror}}</p>{{end}}{{end}}`}, `/challenge.html: template: challenge.html:1:64: executing "content" at <.Eror>: can't evaluate field Eror`},
+		{"unknown field in a range", Options{}, map[string]string{"challenge.html": `{{define "title"}}x{{end}}{{define "content"}}<select>{{range .Factors}}<option>{{.Name}}</option>{{end}}</select>{{end}}`}, "/challenge.html: template: challenge.html:1:82: executing \"content\" at <.Name>: can't evaluate field Name in type challengepage.FactorOption"},
+		{"unknown field in a with", Options{}, map[string]string{"account.html": `{{define "title"}}x{{end}}{{define "content"}}{{with .SignOutAction}}{{$.SignOut}}{{end}}{{end}}`}, "can't evaluate field SignOut"},
+		{"unknown field in an else", Options{}, map[string]string{"enroll.html": `{{define "title"}}x{{end}}{{define "content"}}{{if not .FactorID}}x{{else}}{{.Secrett}}{{end}}{{end}}`}, "can't evaluate field Secrett"},
+		{"counter branch", Options{}, map[string]string{"message.html": `{{define "title"}}x{{end}}{{define "content"}}{{if gt .RetryAfterSeconds 0}}{{.Retry}}{{end}}{{end}}`}, "message.html"},
+		{"else of a bool", Options{}, map[string]string{"account.html": `{{define "title"}}x{{end}}{{define "content"}}{{range .Sessions}}{{if .Current}}this one{{else}}{{.Label.Nope}}{{end}}{{end}}{{end}}`}, "account.html"},
 		{"script closing its element", Options{}, map[string]string{"assets/app.js": `x = "</SCRIPT>"`}, "assets/app.js"},
 	}
 	for _, tc := range tests {
@@ -145,9 +152,9 @@ func TestAssetsAreWhatPagesInline(t *testing.T) {
 }
 
 func TestRenderErrorWritesNothing(t *testing.T) {
-	// Fine for the empty message New renders once, an error for any other.
+	// Fine for the sample messages New renders, an error for this one.
 	dir := writeDir(t, map[string]string{
-		"message.html": `{{define "title"}}x{{end}}{{define "content"}}<p>half a page</p>{{with .Message}}{{index . 99}}{{end}}{{end}}`,
+		"message.html": `{{define "title"}}x{{end}}{{define "content"}}<p>half a page</p>{{if eq .Message "short"}}{{index .Message 99}}{{end}}{{end}}`,
 	})
 	r := newTestRenderer(t, Options{TemplateDir: dir})
 	var w bytes.Buffer

@@ -127,7 +127,8 @@ func (MessageView) templateName() string       { return "message.html" }
 func (LogoutView) templateName() string        { return "logout.html" }
 func (AccountView) templateName() string       { return "account.html" }
 
-// pageViews lists one zero value per page: New parses and test-renders each.
+// pageViews lists one zero value per page: New parses each and test-renders
+// it with the samples made from it.
 var pageViews = []View{
 	LoginView{},
 	ChallengeView{},
