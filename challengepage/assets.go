@@ -45,8 +45,17 @@ func newSources(dir string, known []string) (sources, error) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case e.IsDir() && name == "assets":
-			s.assets = overlayFS{top: os.DirFS(filepath.Join(dir, "assets")), base: s.assets}
+		case name == "assets":
+			// os.Stat, not e.IsDir: a symlink to a shared directory counts.
+			path := filepath.Join(dir, name)
+			info, err := os.Stat(path)
+			if err != nil {
+				return sources{}, fmt.Errorf("challengepage: template dir: assets: %w", err)
+			}
+			if !info.IsDir() {
+				return sources{}, fmt.Errorf("challengepage: template dir: %s is not a directory (its files are served at <prefix>assets/)", path)
+			}
+			s.assets = overlayFS{top: os.DirFS(path), base: s.assets}
 		case strings.HasSuffix(name, ".html"):
 			// A misspelt name would otherwise be ignored without a word.
 			if !slices.Contains(known, name) {

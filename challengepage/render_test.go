@@ -45,6 +45,7 @@ func TestNewRefuses(t *testing.T) {
 		{"counter branch", Options{}, map[string]string{"message.html": `{{define "title"}}x{{end}}{{define "content"}}{{if gt .RetryAfterSeconds 0}}{{.Retry}}{{end}}{{end}}`}, "message.html"},
 		{"else of a bool", Options{}, map[string]string{"account.html": `{{define "title"}}x{{end}}{{define "content"}}{{range .Sessions}}{{if .Current}}this one{{else}}{{.Label.Nope}}{{end}}{{end}}{{end}}`}, "account.html"},
 		{"script closing its element", Options{}, map[string]string{"assets/app.js": `x = "</SCRIPT>"`}, "assets/app.js"},
+		{"assets a file", Options{}, map[string]string{"assets": "logo.png"}, "assets is not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +122,46 @@ func TestTemplateDirOverride(t *testing.T) {
 	}
 	if _, err := fs.ReadFile(assets, "../notes.txt"); err == nil {
 		t.Error("assets reach outside their directory")
+	}
+}
+
+// TestTemplateDirAssetsSymlink: operators often link a shared directory in
+// as assets/; it is followed, and a link to nothing or to a file stops the load.
+func TestTemplateDirAssetsSymlink(t *testing.T) {
+	shared := writeDir(t, map[string]string{"logo.png": "png", "style.css": "body{color:#123}", "notes.txt": "x"})
+	tests := []struct {
+		name, target, wantErr string
+	}{
+		{"to a directory", shared, ""},
+		{"to a file", filepath.Join(shared, "notes.txt"), "assets is not a directory"},
+		{"dangling", filepath.Join(shared, "gone"), "template dir: assets:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Symlink(tc.target, filepath.Join(dir, "assets")); err != nil {
+				t.Skipf("no symlinks here: %v", err)
+			}
+			r, err := New(Options{TemplateDir: dir})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("New: %v, want an error mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			for name, want := range map[string]string{"logo.png": "png", "style.css": "body{color:#123}", "app.js": mustRead(t, Assets(), "app.js")} {
+				if got := mustRead(t, r.Assets(), name); got != want {
+					t.Errorf("assets/%s = %.30q, want %.30q", name, got, want)
+				}
+			}
+			doc, _ := renderDoc(t, r, LogoutView{Common: sampleCommon(), Action: "/l"})
+			if css := text(byTag(doc, "style")[0]); !strings.HasPrefix(css, "body{color:#123}") {
+				t.Errorf("inlined CSS %.40q, want the linked style.css", css)
+			}
+		})
 	}
 }
 
