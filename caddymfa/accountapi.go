@@ -50,7 +50,6 @@ func (h *Handler) serveAccountAPI(w http.ResponseWriter, r *http.Request, route 
 	parts := strings.Split(route, "/")
 	method := func(m string) error {
 		if r.Method != m {
-			w.Header().Set("Allow", m)
 			return methodNotAllowed(m)
 		}
 		return nil

@@ -36,7 +36,7 @@ func (h *Handler) serveAccount(w http.ResponseWriter, r *http.Request, route str
 		return h.pageError(w, r, errNotFound)
 	}
 	if r.Method != http.MethodPost {
-		return h.pageError(w, r, methodNotAllowed("GET or POST"))
+		return h.pageError(w, r, methodNotAllowed("GET", "HEAD", "POST"))
 	}
 	if _, _, err := h.readForm(w, r); err != nil {
 		return h.pageError(w, r, err)

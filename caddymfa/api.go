@@ -118,7 +118,6 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 		return h.writeAPIError(w, r, errNotFound)
 	}
 	if r.Method != ep.method {
-		w.Header().Set("Allow", ep.method)
 		return h.writeAPIError(w, r, methodNotAllowed(ep.method))
 	}
 	if ep.method == http.MethodPost {

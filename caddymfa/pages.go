@@ -27,7 +27,10 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, route string
 			return h.loginForm(w, r)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return h.pageError(w, r, methodNotAllowed("GET"))
+			if route == "login" {
+				return h.pageError(w, r, methodNotAllowed("GET", "HEAD", "POST"))
+			}
+			return h.pageError(w, r, methodNotAllowed("GET", "HEAD"))
 		}
 		returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
 		if s, _, err := h.requestSession(r); err == nil && s.satisfies(h.requirementFor(r), h.now()) == nil {
@@ -47,7 +50,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, route string
 			return h.logoutForm(w, r)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return h.pageError(w, r, methodNotAllowed("GET or POST"))
+			return h.pageError(w, r, methodNotAllowed("GET", "HEAD", "POST"))
 		}
 		nonce := newNonce()
 		return h.writePage(w, http.StatusOK, nonce, challengepage.LogoutView{
@@ -491,7 +494,7 @@ func (h *Handler) logoutForm(w http.ResponseWriter, r *http.Request) error {
 // serveAsset serves the embedded static files.
 func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return h.pageError(w, r, methodNotAllowed("GET"))
+		return h.pageError(w, r, methodNotAllowed("GET", "HEAD"))
 	}
 	if name == "" || strings.Contains(name, "..") || !fs.ValidPath(name) {
 		return h.pageError(w, r, errNotFound)

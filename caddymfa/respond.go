@@ -27,8 +27,11 @@ type apiError struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration
-	// Authenticate is the WWW-Authenticate value of a 401, if any.
+	// Authenticate is the WWW-Authenticate value of a 401; a 401 without
+	// one gets defaultChallenge.
 	Authenticate string
+	// Allow lists the methods of a 405.
+	Allow string
 	// MaxAge (seconds) of a step-up answer, for API clients.
 	MaxAge int
 	cause  error
@@ -66,10 +69,21 @@ func rateLimited(retry time.Duration) *apiError {
 		Message: "Too many attempts. Please wait before trying again.", RetryAfter: retry}
 }
 
-func methodNotAllowed(allow string) *apiError {
+// methodNotAllowed is a 405 naming the methods the route takes, for
+// people and in Allow (RFC 9110 15.5.6).
+func methodNotAllowed(methods ...string) *apiError {
+	words := strings.Join(methods, ", ")
+	if n := len(methods); n > 1 {
+		words = strings.Join(methods[:n-1], ", ") + " or " + methods[n-1]
+	}
 	return &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
-		Message: "Use " + allow + " here.", Authenticate: ""}
+		Message: "Use " + words + " here.", Allow: strings.Join(methods, ", ")}
 }
+
+// defaultChallenge is the WWW-Authenticate of a 401 that names no other
+// (RFC 9110 15.5.2 wants one on every 401): the scheme the gateway takes
+// on protected routes, as its "please sign in" answer to API clients says.
+const defaultChallenge = "Bearer"
 
 // unavailable wraps a store failure: new sign-ins get a clear 503.
 func unavailable(err error) *apiError {
@@ -140,6 +154,7 @@ func (h *Handler) writePage(w http.ResponseWriter, status int, nonce string, v c
 		return h.writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error"})
 	}
 	pageHeaders(w)
+	challengeHeader(w, status)
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(nonce, h.imgSrc))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
@@ -155,6 +170,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) error {
 		return err
 	}
 	pageHeaders(w)
+	challengeHeader(w, status)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
@@ -183,6 +199,17 @@ func (h *Handler) errorHeaders(w http.ResponseWriter, ae *apiError) {
 	}
 	if ae.Authenticate != "" {
 		w.Header().Set("WWW-Authenticate", ae.Authenticate)
+	}
+	if ae.Allow != "" {
+		w.Header().Set("Allow", ae.Allow)
+	}
+}
+
+// challengeHeader gives a 401 that carries no WWW-Authenticate the
+// default one.
+func challengeHeader(w http.ResponseWriter, status int) {
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", defaultChallenge)
 	}
 }
 
