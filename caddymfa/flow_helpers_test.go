@@ -13,6 +13,12 @@ import (
 // elementAttr finds the first element with id and returns one attribute.
 func elementAttr(t *testing.T, page, id, name string) string {
 	t.Helper()
+	return attr(elementByID(t, page, id), name)
+}
+
+// elementByID finds the first element with id.
+func elementByID(t *testing.T, page, id string) *html.Node {
+	t.Helper()
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,18 @@ func elementAttr(t *testing.T, page, id, name string) string {
 	if found == nil {
 		t.Fatalf("no element #%s on page: %s", id, pageText(page))
 	}
-	return attr(found, name)
+	return found
+}
+
+// hasAttr reports whether n carries attribute name, even an empty one
+// (autofocus, open).
+func hasAttr(n *html.Node, name string) bool {
+	for _, a := range n.Attr {
+		if a.Key == name {
+			return true
+		}
+	}
+	return false
 }
 
 // listItems returns the text of the <li>s of the list with id.

@@ -129,7 +129,7 @@ func (h *Handler) showFlow(w http.ResponseWriter, r *http.Request, returnTo stri
 func (h *Handler) showFlowStatus(w http.ResponseWriter, r *http.Request, returnTo string, status int, pageErr error) error {
 	st, ok := h.flowUser(r)
 	if !ok {
-		return h.showLogin(w, r, returnTo, status, pageErr)
+		return h.showLogin(w, r, returnTo, status, pageErr, "")
 	}
 	p := st.pending
 	nonce := newNonce()
@@ -151,6 +151,7 @@ func (h *Handler) showFlowStatus(w http.ResponseWriter, r *http.Request, returnT
 			StepUp:         st.session != nil && st.session.MFAVerified,
 			Factors:        factorOptions(active),
 			AllowRecovery:  h.allows(factor.TypeRecoveryCode),
+			RecoveryOpen:   recoveryFirst(r, pageErr),
 			CodesLeft:      left,
 			RememberDevice: h.devicesEnabled() && st.session == nil,
 			RememberDays:   h.rememberDays(),
@@ -187,15 +188,25 @@ func (h *Handler) showFlowStatus(w http.ResponseWriter, r *http.Request, returnT
 	return h.writePage(w, status, nonce, view)
 }
 
-// showLogin renders the sign-in form.
-func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, returnTo string, status int, pageErr error) error {
+// recoveryFirst says whether a challenge page opens on the recovery-code
+// form: after a recovery code was tried, or when the account takes
+// nothing else (the hard lock).
+func recoveryFirst(r *http.Request, pageErr error) bool {
+	return r.PostForm.Get("recovery_code") != "" || errors.Is(pageErr, errAccountLocked)
+}
+
+// showLogin renders the sign-in form, with the username typed if any.
+func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, returnTo string, status int, pageErr error, username string) error {
 	if h.IdentityFrom != "" && h.dir.Len() == 0 {
 		// Nobody signs in here: the earlier handler did not vouch for anyone.
 		return h.pageError(w, r, errAuthRequired)
 	}
 	nonce := newNonce()
 	c, status := h.flowCommon(w, r, nonce, returnTo, status, pageErr)
-	return h.writePage(w, status, nonce, challengepage.LoginView{Common: c, Action: h.prefix + "login"})
+	if len(username) > maxUsername {
+		username = ""
+	}
+	return h.writePage(w, status, nonce, challengepage.LoginView{Common: c, Action: h.prefix + "login", Username: username})
 }
 
 // flowCommon fills a flow page's common part and lets an error pick the
@@ -288,9 +299,10 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	user, err := h.checkPassword(ctx, r, form.Get("username"), form.Get("password"))
 	if err != nil {
-		// A failed sign-in also ends any sign-in in progress.
+		// A failed sign-in also ends any sign-in in progress. The name
+		// typed is shown again whether or not it exists.
 		http.SetCookie(w, h.cookies.clear(h.cookies.pending))
-		return h.showLogin(w, r, returnTo, http.StatusUnauthorized, err)
+		return h.showLogin(w, r, returnTo, http.StatusUnauthorized, err, form.Get("username"))
 	}
 	done, err := h.afterFirstFactor(ctx, r, user, []string{"pwd"}, deviceTokenOf(r, ""))
 	if err != nil {
