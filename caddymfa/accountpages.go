@@ -31,7 +31,7 @@ func (h *Handler) serveAccount(w http.ResponseWriter, r *http.Request, route str
 		case "":
 			return h.accountPage(w, r, s, http.StatusOK, "")
 		case "enroll":
-			return h.accountEnrollPage(w, r, s)
+			return h.accountEnrollView(w, r, s, nil)
 		}
 		return h.pageError(w, r, errNotFound)
 	}
@@ -84,9 +84,18 @@ func (h *Handler) serveAccount(w http.ResponseWriter, r *http.Request, route str
 		})
 	}
 	if err != nil {
-		return h.accountPage(w, r, s, asAPIError(err).Status, asAPIError(err).Message)
+		return h.accountProblem(w, r, s, err)
 	}
 	return h.seeOther(w, home)
+}
+
+// accountProblem shows the account page with err's message, status and
+// headers.
+func (h *Handler) accountProblem(w http.ResponseWriter, r *http.Request, s session, err error) error {
+	ae := asAPIError(err)
+	h.logFailure(r, ae)
+	h.errorHeaders(w, ae)
+	return h.accountPage(w, r, s, ae.Status, ae.Message)
 }
 
 // accountPage renders the self-service page.
@@ -134,20 +143,26 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, s session,
 	return h.writePage(w, status, nonce, v)
 }
 
-// accountEnrollPage shows the authenticator being added.
-func (h *Handler) accountEnrollPage(w http.ResponseWriter, r *http.Request, s session) error {
+// accountEnrollView shows the authenticator being added, with the problem
+// of a refused confirmation if any. Without a setup to show it leads back
+// to the account page, which says why when a code was sent for one gone.
+func (h *Handler) accountEnrollView(w http.ResponseWriter, r *http.Request, s session, problem error) error {
 	home := h.prefix + "account"
 	e, found, err := h.currentEnrollment(r.Context(), r, s.User, &s)
 	if err != nil {
 		return h.pageError(w, r, err)
 	}
+	if problem != nil && (!found || errors.Is(problem, errEnrollmentGone)) {
+		// Expired or replaced (a newer setup is not the one the code was for).
+		return h.accountProblem(w, r, s, errEnrollmentGone)
+	}
 	if !found {
 		return h.seeOther(w, home)
 	}
 	nonce := newNonce()
-	c := h.common(w, r, nonce, home)
+	c, status := h.flowCommon(w, r, nonce, home, http.StatusOK, problem)
 	c.User = h.identityOf(s.User).displayName()
-	return h.writePage(w, http.StatusOK, nonce, challengepage.EnrollView{
+	return h.writePage(w, status, nonce, challengepage.EnrollView{
 		Common:     c,
 		Action:     h.prefix + "enroll/confirm",
 		FactorID:   e.FactorID,

@@ -192,8 +192,7 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 		return nil, err
 	}
 	if !ok {
-		return nil, &apiError{Status: http.StatusNotFound, Code: "enrollment_not_found",
-			Message: "This setup has expired or was replaced. Please start again."}
+		return nil, errEnrollmentGone
 	}
 	key := h.attemptKey("mfa", user)
 	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)

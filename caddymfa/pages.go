@@ -445,7 +445,7 @@ func (h *Handler) enrollConfirmForm(w http.ResponseWriter, r *http.Request) erro
 	}
 	codes, err := h.confirmEnrollment(r.Context(), r, st.User, st.session, form.Get("factor_id"), form.Get("code"))
 	if err != nil {
-		return h.showFlow(w, r, returnTo, err)
+		return h.enrollProblem(w, r, st, returnTo, err)
 	}
 	// confirmEnrollment cleared the counter itself.
 	if err := h.finishFlow(w, r, st, verified{Type: factor.TypeTOTP}); err != nil {
@@ -460,6 +460,23 @@ func (h *Handler) enrollConfirmForm(w http.ResponseWriter, r *http.Request) erro
 		Codes:       codes,
 		ContinueURL: returnTo,
 	})
+}
+
+// enrollProblem shows a refused confirmation. A signed-in user adding
+// another authenticator gets its setup page back: the flow would show them
+// the step-up page of the factor they already have instead.
+func (h *Handler) enrollProblem(w http.ResponseWriter, r *http.Request, st flowState, returnTo string, err error) error {
+	if st.session == nil {
+		return h.showFlow(w, r, returnTo, err)
+	}
+	active, aerr := h.activeFactors(r.Context(), st.User)
+	if aerr != nil {
+		return h.pageError(w, r, aerr)
+	}
+	if len(active) == 0 {
+		return h.showFlow(w, r, returnTo, err)
+	}
+	return h.accountEnrollView(w, r, *st.session, err)
 }
 
 // enrollSkipForm starts a session without a second factor for a user in

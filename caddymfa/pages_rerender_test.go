@@ -10,6 +10,83 @@ import (
 	"golang.org/x/net/html"
 )
 
+// startAddingAuthenticator signs alice in with a browser, starts adding a
+// second authenticator from the account page and returns its setup page.
+func startAddingAuthenticator(t *testing.T, c *client) response {
+	t.Helper()
+	page := c.get("/_mfa/account")
+	mustStatus(t, page, http.StatusOK)
+	mustStatus(t, c.postForm("/_mfa/account/factors/totp", formFields(t, page.Body, "/_mfa/account/factors/totp")), http.StatusSeeOther)
+	enroll := c.get("/_mfa/account/enroll")
+	mustStatus(t, enroll, http.StatusOK)
+	return enroll
+}
+
+func TestAddingAuthenticatorWrongCodeKeepsTheSetupPage(t *testing.T) {
+	g := startGateway(t, policyMFA(t, ""))
+	c := g.client()
+	c.enrollBrowser("/", "alice", "alice-password")
+	enroll := startAddingAuthenticator(t, c)
+	secret := elementAttr(t, enroll.Body, "secret", "data-value")
+
+	form := formFields(t, enroll.Body, "/_mfa/enroll/confirm")
+	form.Set("code", "000000")
+	bad := c.postForm("/_mfa/enroll/confirm", form)
+	mustStatus(t, bad, http.StatusUnauthorized)
+	if !strings.Contains(pageText(bad.Body), "That code didn't work") {
+		t.Errorf("no error shown: %s", pageText(bad.Body))
+	}
+	if got := elementAttr(t, bad.Body, "secret", "data-value"); got != secret {
+		t.Errorf("setup key after a wrong code = %q, want the one being added", got)
+	}
+	if strings.Contains(bad.Body, `action="/_mfa/verify"`) {
+		t.Errorf("a wrong code led to the step-up page: %s", pageText(bad.Body))
+	}
+	if bad.Header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+
+	// The form shown again turns the new authenticator on.
+	again := formFields(t, bad.Body, "/_mfa/enroll/confirm")
+	again.Set("code", codeAt(t, secret, g.clock.Now()))
+	done := c.postForm("/_mfa/enroll/confirm", again)
+	mustStatus(t, done, http.StatusSeeOther)
+	if got := listItems(t, c.get("/_mfa/account").Body, "factors"); len(got) != 2 {
+		t.Errorf("factors after adding: %q", got)
+	}
+}
+
+func TestAddingAuthenticatorWhoseSetupIsGone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gone func(t *testing.T, g *gateway, c *client)
+	}{
+		{"replaced", func(t *testing.T, g *gateway, c *client) { startAddingAuthenticator(t, c) }},
+		{"expired", func(t *testing.T, g *gateway, c *client) { g.clock.Advance(defaultEnrollLifetime + time.Second) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, policyMFA(t, ""))
+			c := g.client()
+			c.enrollBrowser("/", "alice", "alice-password")
+			enroll := startAddingAuthenticator(t, c)
+			secret := elementAttr(t, enroll.Body, "secret", "data-value")
+			tc.gone(t, g, c)
+
+			form := formFields(t, enroll.Body, "/_mfa/enroll/confirm")
+			form.Set("code", codeAt(t, secret, g.clock.Now()))
+			r := c.postForm("/_mfa/enroll/confirm", form)
+			mustStatus(t, r, http.StatusNotFound)
+			txt := pageText(r.Body)
+			if !strings.Contains(txt, "This setup has expired or was replaced") || !strings.Contains(r.Body, `action="/_mfa/account/factors/totp"`) {
+				t.Errorf("not the account page with the reason: %s", txt)
+			}
+			if strings.Contains(r.Body, `action="/_mfa/verify"`) {
+				t.Errorf("a gone setup led to the step-up page: %s", txt)
+			}
+		})
+	}
+}
+
 // loginPageShape is a sign-in page with what differs per request or per
 // typed name (CSP nonce, CSRF token, the name itself) blanked out.
 func loginPageShape(t *testing.T, r response, typed string) string {

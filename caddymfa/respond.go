@@ -56,6 +56,7 @@ var (
 	errAccountLocked      = &apiError{Status: http.StatusTooManyRequests, Code: "account_locked", Message: "Too many wrong codes. Use a recovery code, or ask an administrator to unlock your account."}
 	errCSRF               = &apiError{Status: http.StatusForbidden, Code: "csrf_failed", Message: "This form is out of date or was sent from another site. Reload the page and try again."}
 	errNotFound           = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "There is nothing here."}
+	errEnrollmentGone     = &apiError{Status: http.StatusNotFound, Code: "enrollment_not_found", Message: "This setup has expired or was replaced. Please start again."}
 	errNoEnrollment       = &apiError{Status: http.StatusConflict, Code: "enrollment_not_allowed", Message: "A second factor is already set up for this account; sign in with it first."}
 	errTooLarge           = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large", Message: "The request is too large."}
 )
