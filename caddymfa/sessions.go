@@ -76,7 +76,13 @@ func (h *Handler) checkSession(r *http.Request, raw, aud string, now time.Time, 
 		// The earlier handler now vouches for someone else.
 		return session{}, errAuthRequired
 	}
-	if tag, ok := h.passwordTags[s.User]; ok && tag != s.PasswordTag {
+	tag, known := h.passwordTags[s.User]
+	if !known && h.IdentityFrom == "" {
+		// Not one of this handler's users: removed since the session
+		// began, or signed in at another handler sharing the secret.
+		return session{}, errAuthRequired
+	}
+	if known && tag != s.PasswordTag {
 		// The password changed since this session began.
 		return session{}, errAuthRequired
 	}

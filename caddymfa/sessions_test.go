@@ -201,6 +201,102 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	mustStatus(t, g.client().get("/", "Authorization", "Bearer "+bobToken), http.StatusOK)
 }
 
+// A user taken off the user lines or the users file has no session left
+// after the reload, by bearer token or cookie, whether the token is read
+// afresh or from the cache of verified tokens; the users who stay keep
+// theirs.
+func TestRemovedUserSessionEnds(t *testing.T) {
+	a, b := userHashes(t)
+	hashes := map[string]string{"alice": a, "bob": b}
+	for _, source := range []string{"user", "users_file"} {
+		t.Run(source, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "users.yml")
+			site := func(names ...string) string {
+				var users strings.Builder
+				if source == "users_file" {
+					yml := "users:\n"
+					for _, n := range names {
+						yml += fmt.Sprintf("  %s:\n    password: %q\n", n, hashes[n])
+					}
+					if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					users.WriteString("users_file " + file)
+				} else {
+					for _, n := range names {
+						fmt.Fprintf(&users, "user %s %s\n\t\t", n, hashes[n])
+					}
+				}
+				return fmt.Sprintf("mfa {\n\t\tsecret %s\n\t\t%s\n\t\tstore file {STORE}\n\t}", testSecret, users.String())
+			}
+			g := startGateway(t, site("alice", "bob"))
+			_, _, aliceToken := g.client().enrollAPI("alice", "alice-password")
+			browser := g.client()
+			_, _, bobToken := browser.enrollAPI("bob", "bob-password")
+			bob := []string{"Authorization", "Bearer " + bobToken, "Accept", "application/json"}
+			mustStatus(t, g.client().get("/", bob...), http.StatusOK)
+			mustStatus(t, browser.get("/"), http.StatusOK)
+
+			g.load(site("alice"))
+			before := g.up.count()
+			for range 2 { // the second time from the cache
+				r := g.client().get("/", bob...)
+				mustStatus(t, r, http.StatusUnauthorized)
+				if !strings.Contains(r.Body, `"authentication_required"`) {
+					t.Errorf("answer: %s", r.Body)
+				}
+				mustStatus(t, browser.get("/"), http.StatusUnauthorized)
+			}
+			if g.up.count() != before {
+				t.Error("a removed user's request reached the upstream")
+			}
+			mustStatus(t, g.client().get("/", "Authorization", "Bearer "+aliceToken), http.StatusOK)
+		})
+	}
+}
+
+// Handlers sharing a secret and a store each take only their own users:
+// bob, signed in at the site's handler, does not pass the one that keeps
+// /admin/ for alice.
+func TestSessionOfAnotherHandlersUserRefused(t *testing.T) {
+	a, b := userHashes(t)
+	g := startGateway(t, fmt.Sprintf(`handle {
+		mfa {
+			secret %s
+			user alice %s
+			user bob %s
+			store file {STORE}
+		}
+	}
+	handle /admin/* {
+		mfa {
+			secret %s
+			user alice %s
+			store file {STORE}
+		}
+	}`, testSecret, a, b, testSecret, a))
+	_, _, aliceToken := g.client().enrollAPI("alice", "alice-password")
+	browser := g.client()
+	_, _, bobToken := browser.enrollAPI("bob", "bob-password")
+	bob := []string{"Authorization", "Bearer " + bobToken, "Accept", "application/json"}
+	mustStatus(t, g.client().get("/home", bob...), http.StatusOK)
+	mustStatus(t, browser.get("/home"), http.StatusOK)
+
+	before := g.up.count()
+	for range 2 { // the second time from the cache
+		r := g.client().get("/admin/panel", bob...)
+		mustStatus(t, r, http.StatusUnauthorized)
+		if !strings.Contains(r.Body, `"authentication_required"`) {
+			t.Errorf("answer: %s", r.Body)
+		}
+		mustStatus(t, browser.get("/admin/panel"), http.StatusUnauthorized)
+	}
+	if g.up.count() != before {
+		t.Error("bob's request reached the upstream of /admin/")
+	}
+	mustStatus(t, g.client().get("/admin/panel", "Authorization", "Bearer "+aliceToken), http.StatusOK)
+}
+
 func TestBindIP(t *testing.T) {
 	a, _ := userHashes(t)
 	g := startGateway(t, `mfa {
