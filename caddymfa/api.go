@@ -201,7 +201,7 @@ func (h *Handler) pendingFrom(r *http.Request, raw string) (pending, error) {
 		return pending{}, badRequest("mfa_token is required: use the one from POST login.")
 	}
 	p, err := h.tokens.parsePending(raw, h.audience(r))
-	if err != nil {
+	if err != nil || !h.pendingCurrent(p) {
 		return pending{}, errInvalidMFAToken
 	}
 	return p, nil

@@ -124,6 +124,7 @@ func signInRequestWith(tb testing.TB, h *Handler, code string, at time.Time) str
 	tok, err := h.tokens.issuePending(pending{
 		User: "alice", ID: newID(), Audience: benchHost,
 		ExpiresAt: at.Add(defaultPendingLifetime), AuthTime: at, AMR: []string{"pwd"},
+		PasswordTag: h.passwordTags["alice"],
 	}, at)
 	if err != nil {
 		tb.Fatal(err)

@@ -30,12 +30,17 @@ type newSession struct {
 	Step store.StepUse
 	// ResetAttempts are counters cleared with the session.
 	ResetAttempts []string
+	// PasswordTag is the password tag the first factor passed with (the
+	// mfa_token's); "" for the user's current one.
+	PasswordTag string
 }
 
 // spendToken makes the session spend p's mfa_token (identity_from flows
-// have none). The mark outlives the token's leeway, while it is still
-// accepted: kept only until exp, it would let the token in once more.
+// have none) and carry the token's password tag. The mark outlives the
+// token's leeway, while it is still accepted: kept only until exp, it
+// would let the token in once more.
 func (ns *newSession) spendToken(p pending) {
+	ns.PasswordTag = p.PasswordTag
 	if p.ID != "" {
 		ns.OnceKey, ns.OnceExpiresAt = "mfa_token:"+p.ID, p.ExpiresAt.Add(tokenLeeway)
 	}
@@ -69,7 +74,10 @@ func (h *Handler) prepareSession(r *http.Request, ns newSession) (session, store
 		MFAVerified: ns.MFAFactor != "",
 		MFAFactor:   ns.MFAFactor,
 		GraceUntil:  ns.GraceUntil,
-		PasswordTag: h.passwordTags[ns.User],
+		PasswordTag: ns.PasswordTag,
+	}
+	if s.PasswordTag == "" {
+		s.PasswordTag = h.passwordTags[ns.User]
 	}
 	if h.BindIP {
 		s.ClientIP = clientIP(r)
@@ -110,6 +118,21 @@ func (h *Handler) startRefused(r *http.Request, user string, step store.StepUse,
 		return errInvalidMFAToken
 	}
 	return unavailable(err)
+}
+
+// pendingCurrent reports whether p still stands: its user is one of ours
+// (a removed user's token is dead), with the password p was taken with,
+// and no revocation of all the user's sessions (an admin reset, signing
+// out everywhere, the last factor removed) came after its first factor.
+func (h *Handler) pendingCurrent(p pending) bool {
+	tag, known := h.passwordTags[p.User]
+	switch {
+	case !known && h.IdentityFrom == "":
+		return false
+	case known && tag != p.PasswordTag:
+		return false
+	}
+	return !h.backend.revoked.revoked("", p.User, p.AuthTime)
 }
 
 // pendingUnspent refuses a sign-in whose mfa_token was spent already,

@@ -178,6 +178,8 @@ func (h *Handler) afterFirstFactor(ctx context.Context, r *http.Request, user st
 		ExpiresAt: now.Add(defaultPendingLifetime),
 		AuthTime:  now,
 		AMR:       amr,
+		// The session inherits it: a password changed meanwhile ends both.
+		PasswordTag: h.passwordTags[user],
 	}
 	if done.Token, err = h.tokens.issuePending(done.Pending, now); err != nil {
 		return firstFactorDone{}, err

@@ -16,13 +16,13 @@ type flowState struct {
 
 func (h *Handler) flowUser(r *http.Request) (flowState, bool) {
 	if raw := cookieValue(r, h.cookies.pending); raw != "" {
-		if p, err := h.tokens.parsePending(raw, h.audience(r)); err == nil {
+		if p, err := h.tokens.parsePending(raw, h.audience(r)); err == nil && h.pendingCurrent(p) {
 			return flowState{pending: p}, true
 		}
 	}
 	if s, _, err := h.requestSession(r); err == nil {
 		return flowState{
-			pending: pending{User: s.User, AuthTime: s.AuthTime, AMR: withoutMFA(s.AMR)},
+			pending: pending{User: s.User, AuthTime: s.AuthTime, AMR: withoutMFA(s.AMR), PasswordTag: s.PasswordTag},
 			session: &s,
 		}, true
 	}

@@ -59,6 +59,9 @@ type pendingClaims struct {
 	jwt.RegisteredClaims
 	AuthTime int64    `json:"auth_time"`
 	AMR      []string `json:"amr,omitempty"`
+	// PasswordTag is the session's pwv to be: a password changed before
+	// the second factor refuses the token.
+	PasswordTag string `json:"pwv,omitempty"`
 }
 
 // session is a verified session as the rest of the handler sees it.
@@ -90,6 +93,8 @@ type pending struct {
 	ExpiresAt time.Time
 	AuthTime  time.Time
 	AMR       []string
+	// PasswordTag is the user's password tag when the first factor passed.
+	PasswordTag string
 }
 
 // tokenCodec signs and verifies our tokens with keys derived from the ring.
@@ -252,8 +257,9 @@ func (tc *tokenCodec) issuePending(p pending, issuedAt time.Time) (string, error
 			ExpiresAt: numeric(p.ExpiresAt),
 			ID:        p.ID,
 		},
-		AuthTime: p.AuthTime.Unix(),
-		AMR:      p.AMR,
+		AuthTime:    p.AuthTime.Unix(),
+		AMR:         p.AMR,
+		PasswordTag: p.PasswordTag,
 	})
 }
 
@@ -269,11 +275,12 @@ func (tc *tokenCodec) parsePending(raw, aud string) (pending, error) {
 		return pending{}, fmt.Errorf("%w: missing claims", errTokenInvalid)
 	}
 	return pending{
-		User:      c.Subject,
-		ID:        c.ID,
-		Audience:  aud,
-		ExpiresAt: c.ExpiresAt.Time,
-		AuthTime:  unix(c.AuthTime),
-		AMR:       c.AMR,
+		User:        c.Subject,
+		ID:          c.ID,
+		Audience:    aud,
+		ExpiresAt:   c.ExpiresAt.Time,
+		AuthTime:    unix(c.AuthTime),
+		AMR:         c.AMR,
+		PasswordTag: c.PasswordTag,
 	}, nil
 }
