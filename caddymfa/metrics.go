@@ -10,7 +10,9 @@ import (
 // The collectors exist once per process and join the registry of every
 // config that loads (each reload brings a fresh registry), so counts
 // survive reloads. Everything but the histogram is fed from audit events,
-// so a metric and its audit entry can never disagree.
+// so a metric and its audit entry can never disagree; lockouts_total is
+// moved with the `lockout` event that starts a lock (lockStarted), not by
+// the ones that refuse attempts while it lasts.
 //
 // There is no active-sessions gauge: most sessions end silently when
 // session_idle passes, sessions slide and may be shared by several
@@ -39,7 +41,7 @@ func newMetrics() metricSet {
 		}, []string{"factor", "outcome"}),
 		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "lockouts_total",
-			Help: "Attempts refused because a lock was in force, by kind (user_locked, ip_locked, locked, hard_locked).",
+			Help: "Locks put in force by a failure, by kind (user_locked, ip_locked, locked, hard_locked, window_locked).",
 		}, []string{"kind"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "enrollments_total",
@@ -64,7 +66,7 @@ func newMetrics() metricSet {
 		m.enrollments.WithLabelValues(o)
 	}
 	m.enrollments.WithLabelValues("started")
-	for _, k := range []string{"user_locked", "ip_locked", "locked", "hard_locked"} {
+	for _, k := range []string{"user_locked", "ip_locked", "locked", "hard_locked", "window_locked"} {
 		m.lockouts.WithLabelValues(k)
 	}
 	return m
@@ -92,8 +94,6 @@ func countEvent(event, factorType, outcome string) {
 		metrics.signins.WithLabelValues(outcome).Inc()
 	case "challenge":
 		metrics.challenges.WithLabelValues(factorType, outcome).Inc()
-	case "lockout":
-		metrics.lockouts.WithLabelValues(outcome).Inc()
 	case "enrollment_started":
 		metrics.enrollments.WithLabelValues("started").Inc()
 	case "enrollment":

@@ -195,6 +195,12 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 	now := h.now()
 	kind := codeKind(in)
 	f := h.secondFactors[kind]
+	key := h.attemptKey("mfa", user)
+	leave, ok := h.enterIPCheck(r)
+	if !ok {
+		return verified{}, h.refuseBusy(ctx, r, user, kind, key, now)
+	}
+	defer leave()
 	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
 		return verified{}, err
 	}
@@ -216,7 +222,6 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 	}
 	opening := time.Since(began)
 
-	key := h.attemptKey("mfa", user)
 	var v verified
 	var reason string
 	var matching time.Duration // zero: the code was not matched
@@ -243,9 +248,11 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 	}
 	switch {
 	case err == errLockedOut:
+		h.accountLockStarts(r, user, kind, st, now)
 		return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
 	case err == errInvalidCode:
 		h.codeFailed(ctx, r, user, f, now)
+		h.accountLockStarts(r, user, kind, st, now)
 		return verified{}, err
 	case err != nil:
 		return verified{}, h.startRefused(r, user, v.step, err)
@@ -257,6 +264,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 		if err != nil {
 			if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 				h.codeFailed(ctx, r, user, f, now)
+				h.accountLockStarts(r, user, kind, st, now)
 			}
 			return verified{}, err
 		}
@@ -295,23 +303,55 @@ func lockReason(st store.Attempt, f secondFactor, windowLocked bool) string {
 
 // refuseLocked audits and answers an attempt refused for reason.
 func (h *Handler) refuseLocked(r *http.Request, user, kind, reason string, st store.Attempt, now time.Time) error {
-	h.auditEvent(r, "lockout", user, kind, reason)
+	h.refusedByLock(r, user, kind, reason)
 	if reason == "locked" {
 		return rateLimited(st.LockedUntil.Sub(now))
 	}
 	return errAccountLocked
 }
 
+// refuseBusy answers a code sent while its client has as many checks
+// running as it may. The attempt still counts against the account, as
+// every attempt at a code does, but the code is not looked at.
+func (h *Handler) refuseBusy(ctx context.Context, r *http.Request, user, kind, key string, now time.Time) error {
+	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
+	if err != nil {
+		return unavailable(err)
+	}
+	h.accountLockStarts(r, user, kind, st, now)
+	h.refusedByLock(r, user, kind, "ip_busy")
+	return errClientBusy()
+}
+
+// accountLockStarts audits the lock, if any, that the counted attempt st
+// at user's second factor put in force: the hard cap when it reached
+// max_failures, otherwise a time lock that it started (counted while no
+// lock was in force). Callers pass failures and refusals, never successes:
+// a success clears the counter. Each lock is reported once, by the
+// attempt that started it.
+func (h *Handler) accountLockStarts(r *http.Request, user, kind string, st store.Attempt, now time.Time) {
+	switch hardCap := h.limits.secondFactor.HardCap; {
+	case hardCap > 0 && st.Failures == hardCap:
+		h.lockStarted(r, user, kind, "hard_locked")
+	case startsLock(st, now):
+		h.lockStarted(r, user, kind, "locked")
+	}
+}
+
 // codeFailed records a wrong code of factor f: a failure of the client
-// IP, one more in the long window of failures, and the audit event.
+// IP, one more in the long window of failures (and the window lock it may
+// start), and the audit event.
 func (h *Handler) codeFailed(ctx context.Context, r *http.Request, user string, f secondFactor, now time.Time) {
-	h.countIPFailure(ctx, r, now)
+	h.auditEvent(r, "challenge", user, f.Type(), "failure")
+	h.ipFailed(ctx, r, now, user, f.Type())
 	if !f.Unlocks() {
-		if _, err := h.backend.CountAttempt(ctx, h.attemptKey("mfa30", user), now, h.limits.window); err != nil {
+		wst, err := h.backend.CountAttempt(ctx, h.attemptKey("mfa30", user), now, h.limits.window)
+		if err != nil {
 			h.logStoreError("counting a failed code", err)
+		} else if startsLock(wst, now) {
+			h.lockStarted(r, user, f.Type(), "window_locked")
 		}
 	}
-	h.auditEvent(r, "challenge", user, f.Type(), "failure")
 }
 
 // totpKey is an authenticator's secret, opened, with its last used step.

@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/factor"
 	"github.com/caddymfa/caddy-mfa/caddymfa/store"
@@ -68,17 +71,83 @@ func (h *Handler) attemptKey(kind, value string) string {
 	return kind + ":" + hex.EncodeToString(sum[:16])
 }
 
-func (h *Handler) ipKey(ip string) string { return h.attemptKey("ip", ip) }
+// ipKey names the failure counter of the client at ip.
+func (h *Handler) ipKey(ip string) string { return h.attemptKey("ip", limitedClient(ip)) }
+
+// limitedClient is what the per-client limits count: an IPv4 address (an
+// IPv4-mapped IPv6 one too) as is, an IPv6 address by its /64, which one
+// subscriber usually holds whole.
+func limitedClient(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr.WithZone(""), 64).Masked().String()
+}
+
+// checksInFlight bounds, in this process, the checks of a client that run
+// between reading its IP lock and counting its failure: without it, any
+// number of parallel guesses pass the read before the first is counted.
+// With at most n at once per client, at most ip_threshold + n − 1 failures
+// are evaluated before the IP lock holds, on each instance.
+var checksInFlight = clientGate{running: map[string]int{}}
+
+type clientGate struct {
+	mu      sync.Mutex
+	running map[string]int
+}
+
+// enter takes one of client's n places, or reports false when all are taken.
+func (g *clientGate) enter(client string, n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[client] >= n {
+		return false
+	}
+	g.running[client]++
+	return true
+}
+
+func (g *clientGate) leave(client string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[client]--; g.running[client] <= 0 {
+		delete(g.running, client)
+	}
+}
+
+// ipChecksAtOnce is how many checks of one client may run at once: a tenth
+// of ip_threshold, at least 2, so the IP limit holds to about a tenth.
+func (h *Handler) ipChecksAtOnce() int { return max(2, h.limits.ip.Threshold/10) }
+
+// errClientBusy answers a client that has as many checks running as it may.
+func errClientBusy() error { return rateLimited(time.Second) }
+
+// enterIPCheck takes a place for r's client among checksInFlight; ok false
+// when they are all taken. Call leave when the failure, if any, is counted.
+func (h *Handler) enterIPCheck(r *http.Request) (leave func(), ok bool) {
+	client := limitedClient(clientIP(r))
+	if !checksInFlight.enter(client, h.ipChecksAtOnce()) {
+		return nil, false
+	}
+	return func() { checksInFlight.leave(client) }, true
+}
 
 // checkIPLock refuses a client IP that failed too often, without counting.
-// user and factorType only label the audit event.
+// user and factorType only label the audit event. Callers hold a place
+// from enterIPCheck, so that the read and the count that follows it are
+// not outrun.
 func (h *Handler) checkIPLock(ctx context.Context, r *http.Request, now time.Time, user, factorType string) error {
 	st, err := h.backend.Attempts(ctx, h.ipKey(clientIP(r)), now)
 	if err != nil {
 		return unavailable(err)
 	}
 	if st.Locked(now) {
-		h.auditEvent(r, "lockout", user, factorType, "ip_locked")
+		h.refusedByLock(r, user, factorType, "ip_locked")
 		return rateLimited(st.LockedUntil.Sub(now))
 	}
 	return nil
@@ -86,9 +155,39 @@ func (h *Handler) checkIPLock(ctx context.Context, r *http.Request, now time.Tim
 
 // countIPFailure records one failure of the client IP.
 func (h *Handler) countIPFailure(ctx context.Context, r *http.Request, now time.Time) {
-	if _, err := h.backend.CountAttempt(ctx, h.ipKey(clientIP(r)), now, h.limits.ip); err != nil {
+	h.ipFailed(ctx, r, now, "", "")
+}
+
+// ipFailed records one failure of the client IP, by user with factorType,
+// and the IP lock it may start.
+func (h *Handler) ipFailed(ctx context.Context, r *http.Request, now time.Time, user, factorType string) {
+	st, err := h.backend.CountAttempt(ctx, h.ipKey(clientIP(r)), now, h.limits.ip)
+	if err != nil {
 		h.logStoreError("counting IP failure", err)
+		return
 	}
+	if startsLock(st, now) {
+		h.lockStarted(r, user, factorType, "ip_locked")
+	}
+}
+
+// startsLock reports whether the counted failure st put a time lock in
+// force: it was counted while none was, and one is now.
+func startsLock(st store.Attempt, now time.Time) bool {
+	return st.Allowed && st.Locked(now)
+}
+
+// lockStarted audits a lock of kind that a failure just put in force, and
+// counts it; refusals while it lasts are audited by refusedByLock and not
+// counted again.
+func (h *Handler) lockStarted(r *http.Request, user, factorType, kind string) {
+	metrics.lockouts.WithLabelValues(kind).Inc()
+	h.auditEvent(r, "lockout", user, factorType, kind, zap.Bool("refused", false))
+}
+
+// refusedByLock audits an attempt refused because a lock of kind is in force.
+func (h *Handler) refusedByLock(r *http.Request, user, factorType, kind string) {
+	h.auditEvent(r, "lockout", user, factorType, kind, zap.Bool("refused", true))
 }
 
 // checkPassword is the built-in first factor. Unknown users, wrong
@@ -101,6 +200,12 @@ func (h *Handler) checkPassword(ctx context.Context, r *http.Request, username, 
 	if len(username) > maxUsername || len(password) > maxPassword {
 		return "", badRequest("The username or password is too long.")
 	}
+	leave, ok := h.enterIPCheck(r)
+	if !ok {
+		h.refusedByLock(r, username, "password", "ip_busy")
+		return "", errClientBusy()
+	}
+	defer leave()
 	now := h.now()
 	if err := h.checkIPLock(ctx, r, now, username, "password"); err != nil {
 		return "", err
@@ -111,13 +216,19 @@ func (h *Handler) checkPassword(ctx context.Context, r *http.Request, username, 
 		return "", unavailable(err)
 	}
 	if !st.Allowed {
-		h.auditEvent(r, "lockout", username, "password", "user_locked")
+		h.refusedByLock(r, username, "password", "user_locked")
 		return "", rateLimited(st.LockedUntil.Sub(now))
 	}
-	u, ok := h.dir.Authenticate(username, password)
+	u, ok, err := h.dir.Authenticate(ctx, username, password)
+	if err != nil {
+		return "", unavailable(err)
+	}
 	if !ok {
-		h.countIPFailure(ctx, r, now)
 		h.auditEvent(r, "signin", username, "password", "failure")
+		if startsLock(st, now) {
+			h.lockStarted(r, username, "password", "user_locked")
+		}
+		h.ipFailed(ctx, r, now, username, "password")
 		return "", errInvalidCredentials
 	}
 	if err := h.backend.ResetAttempts(ctx, key); err != nil {

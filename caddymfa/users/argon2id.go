@@ -53,6 +53,14 @@ func (h *argon2Hash) Verify(password string) bool {
 
 func (h *argon2Hash) Algorithm() string { return "argon2id" }
 
+func (h *argon2Hash) costKey() string {
+	return fmt.Sprintf("argon2id/m=%d,t=%d,p=%d/%d,%d", h.params.memory, h.params.time, h.params.threads, len(h.salt), len(h.key))
+}
+
+// work estimates a verification as the KiB of memory it fills, times the
+// passes over it; lanes share the same memory.
+func (h *argon2Hash) work() float64 { return float64(h.params.memory) * float64(h.params.time) }
+
 // dummy returns a hash of the same cost, salt and key length that no
 // password matches.
 func (h *argon2Hash) dummy() Hash {

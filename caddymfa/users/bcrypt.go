@@ -41,16 +41,29 @@ func parseBcrypt(s string) (*bcryptHash, error) {
 	return &bcryptHash{hash: []byte(s), cost: cost}, nil
 }
 
-// Verify refuses passwords over 72 bytes outright: bcrypt would ignore the
-// excess, so a longer password would match on its first 72 bytes alone.
+// bcryptCompare is bcrypt's comparison; tests replace it to see what is
+// compared.
+var bcryptCompare = bcrypt.CompareHashAndPassword
+
+// Verify refuses passwords over 72 bytes: bcrypt would ignore the excess,
+// so a longer password would match on its first 72 bytes alone. It still
+// runs the full comparison first, so a long password costs what any other
+// does and its answer says nothing about the hash.
 func (h *bcryptHash) Verify(password string) bool {
 	if len(password) > bcryptMaxPassword {
+		bcryptCompare(h.hash, []byte(password[:bcryptMaxPassword]))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword(h.hash, []byte(password)) == nil
+	return bcryptCompare(h.hash, []byte(password)) == nil
 }
 
 func (h *bcryptHash) Algorithm() string { return "bcrypt" }
+
+func (h *bcryptHash) costKey() string { return fmt.Sprintf("bcrypt/%d", h.cost) }
+
+// work estimates a verification in the unit of argon2Hash.work: bcrypt
+// cost 10 takes about what argon2id at 46 MiB and one pass takes.
+func (h *bcryptHash) work() float64 { return float64(uint64(46) << h.cost) }
 
 // dummy returns a well-formed hash of the same cost that no password
 // matches; verifying against it costs what a real verification costs.

@@ -1,8 +1,11 @@
 package users
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +47,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			seen := countVerifications(d)
-			u, ok := d.Authenticate(tt.user, tt.password)
+			u, ok, _ := d.Authenticate(t.Context(), tt.user, tt.password)
 			if ok != tt.ok {
 				t.Fatalf("Authenticate = %v, want %v", ok, tt.ok)
 			}
@@ -59,13 +62,13 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	if u, _ := d.Authenticate("alice", "alice pw"); u.Email != "alice@example.com" || u.DisplayName != "Alice Doe" || len(u.Groups) != 1 {
+	if u, _, _ := d.Authenticate(t.Context(), "alice", "alice pw"); u.Email != "alice@example.com" || u.DisplayName != "Alice Doe" || len(u.Groups) != 1 {
 		t.Fatalf("Authenticate returned %+v", u)
 	}
 }
 
 // TestUnknownUserVerifiesDummy: an unknown name costs one verification of
-// a hash like the first user's, which no password matches.
+// a hash like the costliest user's, which no password matches.
 func TestUnknownUserVerifiesDummy(t *testing.T) {
 	t.Run("argon2id", func(t *testing.T) {
 		first := mustParse(t, "$argon2id$v=19$m=256,t=3,p=2$MDEyMzQ1Njc4OWFi$"+"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY")
@@ -74,14 +77,14 @@ func TestUnknownUserVerifiesDummy(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := countVerifications(d)
-		d.Authenticate("mallory", "guess")
+		d.Authenticate(t.Context(), "mallory", "guess")
 		if len(*seen) != 1 {
 			t.Fatalf("%d verifications for an unknown user, want 1", len(*seen))
 		}
 		dummy, ok := (*seen)[0].(*argon2Hash)
 		want := first.(*argon2Hash)
 		if !ok || dummy == want || dummy.params != want.params || len(dummy.salt) != len(want.salt) || len(dummy.key) != len(want.key) {
-			t.Fatalf("dummy %+v is not an argon2id hash of the first user's costs %+v", (*seen)[0], want.params)
+			t.Fatalf("dummy %+v is not an argon2id hash of the costliest user's costs %+v", (*seen)[0], want.params)
 		}
 	})
 	t.Run("bcrypt", func(t *testing.T) {
@@ -114,7 +117,7 @@ func TestUnknownUserVerifiesDummy(t *testing.T) {
 		}
 		d.dummy = randomArgon2(cheapArgon2, argon2SaltLen, argon2KeyLen) // keep the test fast
 		seen := countVerifications(d)
-		if _, ok := d.Authenticate("alice", "pw"); ok {
+		if _, ok, _ := d.Authenticate(t.Context(), "alice", "pw"); ok {
 			t.Fatal("an empty directory signed someone in")
 		}
 		if len(*seen) != 1 {
@@ -233,7 +236,7 @@ func TestPasswordChecksAreCapped(t *testing.T) {
 			if i%2 == 1 {
 				name = "nobody" // unknown users take a slot too
 			}
-			d.Authenticate(name, "alice-password")
+			d.Authenticate(t.Context(), name, "alice-password")
 		})
 	}
 	// Every caller either holds a slot or waits for one.
@@ -244,5 +247,121 @@ func TestPasswordChecksAreCapped(t *testing.T) {
 	wg.Wait()
 	if got := most.Load(); got != int32(cap(checkSlots)) {
 		t.Fatalf("%d checks ran at once, want the cap %d", got, cap(checkSlots))
+	}
+}
+
+// TestUnknownUserDummyIsTheCostliestKind: with users of several algorithms
+// and costs, in any order, an unknown name verifies a dummy of the
+// costliest kind, never simply of the first user's.
+func TestUnknownUserDummyIsTheCostliestKind(t *testing.T) {
+	argonDefault := &argon2Hash{params: defaultArgon2, salt: make([]byte, 16), key: make([]byte, 32)}
+	argonHeavy := &argon2Hash{params: argon2Params{memory: 64 * 1024, time: 3, threads: 4}, salt: make([]byte, 16), key: make([]byte, 32)}
+	bcrypt10 := mustParse(t, mustBcrypt10(t)).(*bcryptHash)
+	bcrypt14 := mustParse(t, caddyDefaultBcrypt).(*bcryptHash)
+	tests := []struct {
+		name   string
+		hashes []Hash
+		want   Hash // the kind the dummy must have
+	}{
+		{"argon2id first, bcrypt 14 costlier", []Hash{argonDefault, bcrypt10, bcrypt14}, bcrypt14},
+		{"bcrypt 10 first, argon2id costlier", []Hash{bcrypt10, argonHeavy}, argonHeavy},
+		{"costliest in the middle", []Hash{argonDefault, argonHeavy, bcrypt10}, argonHeavy},
+		{"one kind", []Hash{bcrypt10, bcrypt10}, bcrypt10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var list []User
+			for i, h := range tt.hashes {
+				list = append(list, User{Name: fmt.Sprintf("user%d", i), Hash: h})
+			}
+			d, err := NewDirectory(list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen []Hash
+			d.verify = func(h Hash, _ string) bool { seen = append(seen, h); return false }
+			if _, ok, err := d.Authenticate(t.Context(), "mallory", "guess"); ok || err != nil {
+				t.Fatalf("unknown user: ok=%v err=%v", ok, err)
+			}
+			if len(seen) != 1 {
+				t.Fatalf("%d verifications for an unknown user, want 1", len(seen))
+			}
+			got, want := seen[0].(dummyMaker), tt.want.(dummyMaker)
+			if got.costKey() != want.costKey() {
+				t.Fatalf("dummy is %s, want %s", got.costKey(), want.costKey())
+			}
+			for _, h := range tt.hashes {
+				if seen[0] == h {
+					t.Fatal("the dummy is a user's own hash")
+				}
+			}
+		})
+	}
+}
+
+// TestLongBcryptPasswordStillCompared: a password over 72 bytes is refused
+// even when its first 72 bytes are right, after a full comparison against
+// the hash (the dummy's, for an unknown user), so it answers no sooner
+// than any other.
+func TestLongBcryptPasswordStillCompared(t *testing.T) {
+	hash := mustParse(t, mustBcrypt10(t))
+	d, err := NewDirectory([]User{{Name: "alice", Hash: hash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		hash     string
+		password string
+	}
+	var calls []call
+	t.Cleanup(func() { bcryptCompare = bcrypt.CompareHashAndPassword })
+	bcryptCompare = func(h, pw []byte) error {
+		calls = append(calls, call{string(h), string(pw)})
+		return bcrypt.CompareHashAndPassword(h, pw)
+	}
+	long := bcryptPassword + strings.Repeat("!", 80-len(bcryptPassword))
+	tests := []struct {
+		name, user string
+		hash       Hash
+	}{
+		{"known user", "alice", hash},
+		{"unknown user", "mallory", d.dummy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls = nil
+			if _, ok, _ := d.Authenticate(t.Context(), tt.user, long); ok {
+				t.Fatal("an 80-byte password signed in")
+			}
+			want := call{string(tt.hash.(*bcryptHash).hash), long[:72]}
+			if len(calls) != 1 || calls[0] != want {
+				t.Fatalf("comparisons %q, want one against %q", calls, want)
+			}
+		})
+	}
+}
+
+// TestWaitForCheckSlotEndsWithTheRequest: a sign-in waiting for a check
+// slot gives up when its request's context ends, and verifies nothing.
+func TestWaitForCheckSlotEndsWithTheRequest(t *testing.T) {
+	d, err := NewDirectory([]User{{Name: "alice", Hash: mustParse(t, cheapHash(t, "pw"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := 0
+	d.verify = func(Hash, string) bool { verified++; return true }
+	for range cap(checkSlots) {
+		checkSlots <- struct{}{}
+	}
+	t.Cleanup(func() {
+		for range cap(checkSlots) {
+			<-checkSlots
+		}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, ok, err := d.Authenticate(ctx, "alice", "pw")
+	if ok || !errors.Is(err, context.Canceled) || verified != 0 {
+		t.Fatalf("ok=%v err=%v verified=%d, want a refusal with context.Canceled and no verification", ok, err, verified)
 	}
 }
