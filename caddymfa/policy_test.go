@@ -271,6 +271,25 @@ func TestTrustedDeviceThroughAPIAndExpiry(t *testing.T) {
 	}
 }
 
+// A reload with a shorter trusted_device shortens the devices already
+// trusted: ten days after, a device of a 30-day config asks for a code
+// under a 1-day one.
+func TestShorterTrustedDeviceAfterReload(t *testing.T) {
+	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 30d"))
+	tok := c.loginAPI("alice", "alice-password")
+	r, m := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now()), "remember_device": true})
+	mustStatus(t, r, http.StatusOK)
+	device, _ := m["device_token"].(string)
+
+	g.load(policyMFA(t, "trusted_device 1d"))
+	g.clock.Advance(10 * 24 * time.Hour)
+	r, m = g.client().api("POST", "login", map[string]string{"username": "alice", "password": "alice-password", "device_token": device})
+	mustStatus(t, r, http.StatusAccepted)
+	if m["status"] != "mfa_required" {
+		t.Errorf("a 10-day-old device under trusted_device 1d: %v", m)
+	}
+}
+
 func TestTrustedDeviceOff(t *testing.T) {
 	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 0"))
 	tok := c.loginAPI("alice", "alice-password")

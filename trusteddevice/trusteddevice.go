@@ -78,8 +78,9 @@ func (m *Manager) Issue(ctx context.Context, user, userAgent string) (string, st
 	return token, d, nil
 }
 
-// Verify returns the live device of user behind token. Malformed tokens,
-// unknown ones and other users' devices are all ErrUntrusted; a store
+// Verify returns the live device of user behind token, trusted less than
+// Lifetime ago. Malformed tokens, unknown ones and other users' devices
+// are all ErrUntrusted; a store
 // failure is returned as is, so callers can tell "no" from "cannot say".
 func (m *Manager) Verify(ctx context.Context, token, user string) (store.Device, error) {
 	if m.Lifetime <= 0 || !wellFormed(token) {
@@ -94,6 +95,11 @@ func (m *Manager) Verify(ctx context.Context, token, user string) (store.Device,
 		return store.Device{}, fmt.Errorf("trusteddevice: look up: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(d.User), []byte(user)) != 1 {
+		return store.Device{}, ErrUntrusted
+	}
+	// The stored expiry is the lifetime when the device was trusted: a
+	// lifetime shortened since must shorten it too.
+	if !now.Before(d.CreatedAt.Add(m.Lifetime)) {
 		return store.Device{}, ErrUntrusted
 	}
 	every := m.TouchEvery

@@ -156,6 +156,30 @@ func TestVerifyDoesNotResurrectARevokedDevice(t *testing.T) {
 	}
 }
 
+// A lifetime shortened after a device was trusted shortens that device's
+// trust too: its stored expiry still says the old lifetime.
+func TestShorterLifetimeEndsOlderDevices(t *testing.T) {
+	m, c, _ := newManager(t) // 30 days
+	ctx := context.Background()
+	tok, _, err := m.Issue(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shorter := &Manager{Store: m.Store, Lifetime: 24 * time.Hour, Now: c.Now}
+	c.Add(23 * time.Hour)
+	if _, err := shorter.Verify(ctx, tok, "alice"); err != nil {
+		t.Fatalf("within the new lifetime: %v", err)
+	}
+	c.Add(time.Hour)
+	if _, err := shorter.Verify(ctx, tok, "alice"); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("a day old with a 1-day lifetime: %v, want ErrUntrusted", err)
+	}
+	// The stored expiry still holds for a manager with the old lifetime.
+	if _, err := m.Verify(ctx, tok, "alice"); err != nil {
+		t.Fatalf("30-day manager: %v", err)
+	}
+}
+
 // sha256Of is the token's SHA-256, computed here rather than by Hash, so
 // that the test holds Hash to what SECURITY.md promises is stored.
 func sha256Of(token string) []byte {
