@@ -278,6 +278,12 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 		}
 		d.Prev()
 	}
+	// A mistyped URL (redis:/:pw@host) is no module name, and Caddy's
+	// error would quote it, password and all.
+	if _, err := caddy.GetModule("http.mfa.stores." + name); err != nil &&
+		(strings.ContainsAny(name, "@:/") || strings.HasPrefix(name, "redis")) {
+		return d.Err("store: expected file, redis or a redis:// URL")
+	}
 	mod, err := caddyfile.UnmarshalModule(d, "http.mfa.stores."+name)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
@@ -91,4 +92,30 @@ func mfaHandlers(t *testing.T, cfg []byte) []json.RawMessage {
 		t.Fatal("no mfa handler in the adapted config")
 	}
 	return out
+}
+
+// A mistyped store URL is refused without being quoted: it may hold the
+// Redis password.
+func TestMistypedStoreURLKeepsThePasswordOut(t *testing.T) {
+	for _, arg := range []string{
+		"redis:/:S3cr3tPW@127.0.0.1:6379",
+		"redis//:S3cr3tPW@127.0.0.1:6379",
+		"redis:S3cr3tPW@cache",
+		"rediss//app:S3cr3tPW@cache:6380/0",
+		"S3cr3tPW@cache",
+	} {
+		t.Run(arg, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser("mfa {\n secret " + testSecret + "\n store " + arg + "\n}")
+			err := new(Handler).UnmarshalCaddyfile(d)
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			if strings.Contains(err.Error(), "S3cr3tPW") {
+				t.Fatalf("error %q quotes the password", err)
+			}
+			if !strings.Contains(err.Error(), "store: expected file, redis or a redis:// URL") {
+				t.Errorf("error %q", err)
+			}
+		})
+	}
 }
