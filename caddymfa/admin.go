@@ -179,9 +179,17 @@ func openStoreNames() []string {
 	return names
 }
 
-// storeName is how the admin API shows a store's pool key: a password in
-// a URL (redis://:pw@host) is masked.
+// storeNames holds, by pool key, the names of open stores whose pool key
+// is not fit to show (the Redis store's is a keyed hash).
+var storeNames sync.Map
+
+// storeName is how the admin API shows a store's pool key: a name the
+// store gave, or the key with a password in a URL (redis://:pw@host)
+// masked.
 func storeName(key string) string {
+	if name, ok := storeNames.Load(key); ok {
+		return name.(string)
+	}
 	i := strings.Index(key, "://")
 	if i < 0 {
 		return key

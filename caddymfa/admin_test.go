@@ -230,3 +230,21 @@ func TestStoreNameMasksPasswords(t *testing.T) {
 		}
 	}
 }
+
+// A Redis store is picked by its address, db and prefix, as written on
+// every instance; the internal pool key is no name to type.
+func TestAdminAPIPicksARedisStoreByName(t *testing.T) {
+	addr := testenv.Redis(t)
+	site := strings.Replace(defaultMFA(t), "store file {STORE}", "store redis://"+addr+"/0 {\n\t\t\tprefix named:\n\t\t}", 1)
+	og := startOpsGateway(t, site, opsOptions{admin: true})
+	og.client().enrollAPI("alice", "alice-password")
+	name := "redis:" + addr + "/0:named:"
+	if m := og.adminJSON("GET", "/mfa/users/alice?store="+name, http.StatusOK); m["store"] != name || len(m["factors"].([]any)) != 1 {
+		t.Errorf("by name: %v", m)
+	}
+	r := og.adminCall("GET", "/mfa/users/alice?store=redis:elsewhere")
+	mustStatus(t, r, http.StatusNotFound)
+	if !strings.Contains(r.Body, name) {
+		t.Errorf("the error does not list %q: %s", name, r.Body)
+	}
+}

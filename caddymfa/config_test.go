@@ -67,6 +67,9 @@ func TestBadConfigRefusesToStartNamingTheSetting(t *testing.T) {
 		{"session_lifetime zero", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n session_lifetime 0\n}", "session_lifetime: must be a positive duration"},
 		{"prefix with a dot segment", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /_mfa/./x\n}", "prefix"},
 		{"prefix with an empty segment", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n prefix /_mfa//x\n}", "prefix"},
+		{"store redis db given twice", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n store redis://127.0.0.1:1 {\n db 1\n db 2\n }\n}", "store redis: db given twice"},
+		{"store redis db against the URL's", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n store redis://127.0.0.1:1/3 {\n db 0\n }\n}", "db 0 contradicts the URL's /3"},
+		{"store redis URL with query options", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n store redis://127.0.0.1:1/0?pool_size=3\n}", "query options"},
 		{"trusted_device past what browsers keep", "mfa {\n secret " + testSecret + "\n user alice " + hash + "\n trusted_device 500d\n}", "trusted_device must be at most 400d"},
 	}
 	for _, tc := range cases {

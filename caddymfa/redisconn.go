@@ -25,11 +25,11 @@ import (
 // How the Redis store's settings become go-redis client options: the URL
 // with its placeholders, TLS, the client's name and the pool key.
 
-// clientOptions turns the settings into go-redis options.
-func (rs *RedisStore) clientOptions(repl *caddy.Replacer) (*redis.UniversalOptions, error) {
+// clientOptions turns the settings into go-redis options. tlsFiles is a
+// digest of the TLS files read, so that rotated files make another pool.
+func (rs *RedisStore) clientOptions(repl *caddy.Replacer) (o *redis.UniversalOptions, tlsFiles []byte, err error) {
 	resolve := func(what, v string) (string, error) { return resolveSetting(repl, what, v) }
-	o := &redis.UniversalOptions{
-		DB:           rs.DB,
+	o = &redis.UniversalOptions{
 		PoolSize:     rs.PoolSize,
 		DialTimeout:  durationOr(rs.DialTimeout, defaultRedisDialTimeout),
 		ReadTimeout:  durationOr(rs.ReadTimeout, defaultRedisReadTimeout),
@@ -44,71 +44,74 @@ func (rs *RedisStore) clientOptions(repl *caddy.Replacer) (*redis.UniversalOptio
 		ContextTimeoutEnabled: true,
 		ClientName:            nextClientName(),
 	}
-	var useTLS bool
+	var useTLS, urlHasDB bool
 	if rs.URL != "" {
 		raw, err := resolveURL(repl, rs.URL)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		u, err := parseRedisURL(raw)
+		u, hasDB, err := parseRedisURL(raw)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Addrs = append(o.Addrs, u.Addr)
 		o.Username, o.Password, o.DB = u.Username, u.Password, u.DB
-		useTLS = u.TLSConfig != nil
+		useTLS, urlHasDB = u.TLSConfig != nil, hasDB
 	}
 	for i, a := range rs.Addresses {
 		addr, err := resolve("addresses", a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("mfa: store redis: address #%d is not host:port", i+1)
+			return nil, nil, fmt.Errorf("mfa: store redis: address #%d is not host:port", i+1)
 		}
 		o.Addrs = append(o.Addrs, addr)
 	}
 	if len(o.Addrs) == 0 {
-		return nil, errors.New("mfa: store redis: give a redis:// URL or addresses")
+		return nil, nil, errors.New("mfa: store redis: give a redis:// URL or addresses")
 	}
-	var err error
 	if rs.Username != "" {
 		if o.Username, err = resolve("username", rs.Username); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if rs.Password != "" {
 		if o.Password, err = resolve("password", rs.Password); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if rs.SentinelPassword != "" {
 		if o.SentinelPassword, err = resolve("sentinel_password", rs.SentinelPassword); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if rs.DB != 0 {
-		o.DB = rs.DB
+	if rs.DB != nil {
+		// Either may be the one the operator meant: refuse rather than pick.
+		if urlHasDB && *rs.DB != o.DB {
+			return nil, nil, fmt.Errorf("mfa: store redis: db %d contradicts the URL's /%d: give the database once", *rs.DB, o.DB)
+		}
+		o.DB = *rs.DB
 	}
 	if o.MasterName, err = resolve("master_name", rs.MasterName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case o.DB < 0:
-		return nil, fmt.Errorf("mfa: store redis: db must be 0 or more, got %d", o.DB)
+		return nil, nil, fmt.Errorf("mfa: store redis: db must be 0 or more, got %d", o.DB)
 	case o.MasterName == "" && len(o.Addrs) > 1 && o.DB != 0:
-		return nil, errors.New("mfa: store redis: a Cluster (several addresses) has only db 0")
+		return nil, nil, errors.New("mfa: store redis: a Cluster (several addresses) has only db 0")
 	case rs.PoolSize < 0:
-		return nil, fmt.Errorf("mfa: store redis: pool_size must be positive, got %d", rs.PoolSize)
+		return nil, nil, fmt.Errorf("mfa: store redis: pool_size must be positive, got %d", rs.PoolSize)
 	case rs.DialTimeout < 0 || rs.ReadTimeout < 0 || rs.WriteTimeout < 0:
-		return nil, errors.New("mfa: store redis: timeouts must be positive")
+		return nil, nil, errors.New("mfa: store redis: timeouts must be positive")
 	}
 	if useTLS || rs.TLS != nil {
-		if o.TLSConfig, err = rs.tlsConfig(resolve); err != nil {
-			return nil, err
+		if o.TLSConfig, tlsFiles, err = rs.tlsConfig(resolve); err != nil {
+			return nil, nil, err
 		}
 	}
-	return o, nil
+	return o, tlsFiles, nil
 }
 
 // resolveSetting resolves the placeholders of one setting.
@@ -120,49 +123,60 @@ func resolveSetting(repl *caddy.Replacer, what, v string) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-func (rs *RedisStore) tlsConfig(resolve func(what, v string) (string, error)) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+// tlsConfig builds the TLS settings; files is a SHA-256 of the files it
+// read (CA, certificate, key).
+func (rs *RedisStore) tlsConfig(resolve func(what, v string) (string, error)) (cfg *tls.Config, files []byte, err error) {
+	cfg = &tls.Config{MinVersion: tls.VersionTLS12}
 	t := rs.TLS
 	if t == nil {
 		t = &RedisTLS{}
 	}
-	var err error
+	digest := sha256.New()
+	read := func(what, setting string) (string, []byte, error) {
+		path, err := resolve(what, setting)
+		if err != nil {
+			return "", nil, err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", nil, fmt.Errorf("mfa: store redis: %s: %w", what, err)
+		}
+		fmt.Fprintf(digest, "%s %d\n", what, len(b))
+		digest.Write(b)
+		return path, b, nil
+	}
 	if cfg.ServerName, err = resolve("tls server_name", t.ServerName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.CA != "" {
-		path, err := resolve("tls ca", t.CA)
+		path, pem, err := read("tls ca", t.CA)
 		if err != nil {
-			return nil, err
-		}
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("mfa: store redis: tls ca: %w", err)
+			return nil, nil, err
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mfa: store redis: tls ca: no PEM certificate in %s", path)
+			return nil, nil, fmt.Errorf("mfa: store redis: tls ca: no PEM certificate in %s", path)
 		}
 	}
 	if (t.Cert == "") != (t.Key == "") {
-		return nil, errors.New("mfa: store redis: tls cert and key go together")
+		return nil, nil, errors.New("mfa: store redis: tls cert and key go together")
 	}
 	if t.Cert != "" {
-		certFile, err := resolve("tls cert", t.Cert)
+		_, certPEM, err := read("tls cert", t.Cert)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		keyFile, err := resolve("tls key", t.Key)
+		_, keyPEM, err := read("tls key", t.Key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("mfa: store redis: tls cert/key: %w", err)
+			return nil, nil, fmt.Errorf("mfa: store redis: tls cert/key: %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
-	return cfg, nil
+	return cfg, digest.Sum(nil), nil
 }
 
 // resolveURL resolves the placeholders of a URL; those in the user info
@@ -230,18 +244,23 @@ func escapeUserInfo(s string) string {
 	return b.String()
 }
 
-// parseRedisURL reads a redis:// or rediss:// URL. Its errors name the
-// problem, never the URL, which may hold a password.
-func parseRedisURL(raw string) (*redis.Options, error) {
+// parseRedisURL reads a redis:// or rediss:// URL; hasDB tells whether
+// it names a database. Its errors name the problem, never the URL, which
+// may hold a password.
+func parseRedisURL(raw string) (o *redis.Options, hasDB bool, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return nil, errors.New("mfa: store redis: url must look like redis://[user:password@]host:port[/db] (or rediss:// for TLS)")
+		return nil, false, errors.New("mfa: store redis: url must look like redis://[user:password@]host:port[/db] (or rediss:// for TLS)")
 	}
-	o, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("mfa: store redis: url %s: %s", u.Redacted(), redactURLError(err.Error(), u))
+	// go-redis would read some query options and drop others without a
+	// word; the block's settings are the one place for them.
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, false, errors.New("mfa: store redis: url: query options (?…) are not read; use the block's settings (pool_size, dial_timeout, read_timeout, write_timeout, tls, db, …)")
 	}
-	return o, nil
+	if o, err = redis.ParseURL(raw); err != nil {
+		return nil, false, fmt.Errorf("mfa: store redis: url %s: %s", u.Redacted(), redactURLError(err.Error(), u))
+	}
+	return o, strings.Trim(u.Path, "/") != "", nil
 }
 
 // redactURLError removes the password from a parser's message.
@@ -279,8 +298,9 @@ func nextClientName() string {
 // within this process, where the pools live.
 var poolKeySecret = []byte(rand.Text())
 
-// clientPoolKey identifies a connection configuration.
-func clientPoolKey(o *redis.UniversalOptions, t *RedisTLS) string {
+// clientPoolKey identifies a connection configuration, the contents of
+// its TLS files included: a reload after rotating them opens a new pool.
+func clientPoolKey(o *redis.UniversalOptions, t *RedisTLS, tlsFiles []byte) string {
 	var tlsOn bool
 	var tlsCfg RedisTLS
 	if o.TLSConfig != nil {
@@ -292,7 +312,7 @@ func clientPoolKey(o *redis.UniversalOptions, t *RedisTLS) string {
 	}
 	fields, _ := json.Marshal([]any{
 		o.Addrs, o.MasterName, o.Username, o.Password, o.SentinelPassword, o.DB, o.PoolSize,
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, tlsOn, tlsCfg,
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, tlsOn, tlsCfg, tlsFiles,
 	})
 	mac := hmac.New(sha256.New, poolKeySecret)
 	mac.Write(fields)

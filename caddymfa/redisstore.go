@@ -47,8 +47,9 @@ type RedisStore struct {
 	// SentinelPassword authenticates to the sentinels themselves, when
 	// they ask for a password of their own.
 	SentinelPassword string `json:"sentinel_password,omitempty"`
-	// DB is the database number (standalone and Sentinel only).
-	DB int `json:"db,omitempty"`
+	// DB is the database number (standalone and Sentinel only); set, it
+	// must agree with the URL's /db.
+	DB *int `json:"db,omitempty"`
 	// Prefix namespaces every key and the revocation channel, so that
 	// several gateways can share a Redis. Default "mfa:".
 	Prefix string `json:"prefix,omitempty"`
@@ -67,6 +68,7 @@ type RedisStore struct {
 	opts      *redis.UniversalOptions
 	prefix    string
 	clientKey string
+	name      string
 }
 
 // RedisTLS configures TLS to Redis. An empty object means TLS with the
@@ -94,7 +96,7 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // never quote the URL or the password.
 func (rs *RedisStore) Provision(caddy.Context) error {
 	repl := caddy.NewReplacer()
-	o, err := rs.clientOptions(repl)
+	o, tlsFiles, err := rs.clientOptions(repl)
 	if err != nil {
 		return err
 	}
@@ -108,8 +110,19 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 		return fmt.Errorf("mfa: store redis: prefix is %d bytes, the limit is 128", len(rs.prefix))
 	}
 	rs.opts = o
-	rs.clientKey = clientPoolKey(o, rs.TLS)
+	rs.clientKey = clientPoolKey(o, rs.TLS, tlsFiles)
+	rs.name = redisStoreName(o, rs.prefix, rs.FailClosed)
 	return nil
+}
+
+// redisStoreName is how the admin API names the store: the same on every
+// instance and after every restart, and without credentials.
+func redisStoreName(o *redis.UniversalOptions, prefix string, failClosed bool) string {
+	scheme := "redis"
+	if failClosed {
+		scheme = "redis(fail_closed)" // another backend on the same keys
+	}
+	return scheme + ":" + strings.Join(o.Addrs, ",") + "/" + strconv.Itoa(o.DB) + ":" + prefix
 }
 
 // redisClients holds one client (one pool) per connection configuration,
@@ -121,7 +134,9 @@ type pooledClient struct{ redis.UniversalClient }
 func (c pooledClient) Destruct() error { return c.Close() }
 
 // PoolKey makes every handler with the same Redis, prefix and fail_closed
-// share one backend; the password is hashed, never spelled out.
+// share one backend; the password is hashed, never spelled out. The admin
+// API shows the store by its name instead, as the hash differs between
+// processes.
 func (rs *RedisStore) PoolKey() string {
 	return "redis:" + rs.clientKey + ":" + strconv.FormatBool(rs.FailClosed) + ":" + rs.prefix
 }
@@ -139,16 +154,20 @@ func (rs *RedisStore) OpenStore(caddy.Context) (store.Store, error) {
 		return nil, err
 	}
 	st := redisstore.New(val.(pooledClient).UniversalClient, redisstore.Options{Prefix: rs.prefix, Now: clock})
-	return &sharedRedisStore{Store: st, clientKey: rs.clientKey}, nil
+	poolKey := rs.PoolKey()
+	storeNames.Store(poolKey, rs.name)
+	return &sharedRedisStore{Store: st, clientKey: rs.clientKey, poolKey: poolKey}, nil
 }
 
 // sharedRedisStore gives its hold on the shared client back when closed.
 type sharedRedisStore struct {
 	*redisstore.Store
 	clientKey string
+	poolKey   string
 }
 
 func (s *sharedRedisStore) Close() error {
+	storeNames.Delete(s.poolKey)
 	err := s.Store.Close()
 	if _, derr := redisClients.Delete(s.clientKey); derr != nil && err == nil {
 		err = derr
@@ -186,8 +205,14 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		field := d.Val()
+		// A second line would silently replace the first (addresses add up).
+		if seen[field] && field != "addresses" {
+			return d.Errf("store redis: %s given twice: give it once", field)
+		}
+		seen[field] = true
 		var err error
 		switch field {
 		case "addresses":
@@ -206,7 +231,9 @@ func (rs *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "prefix":
 			err = oneArg(d, &rs.Prefix)
 		case "db":
-			err = intArg(d, &rs.DB)
+			var db int
+			err = intArg(d, &db)
+			rs.DB = &db // written out, db 0 counts
 		case "pool_size":
 			err = intArg(d, &rs.PoolSize)
 		case "dial_timeout":
@@ -237,8 +264,13 @@ func (rs *RedisStore) unmarshalTLS(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	rs.TLS = &RedisTLS{}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		field := d.Val()
+		if seen[field] {
+			return d.Errf("store redis: tls: %s given twice: give it once", field)
+		}
+		seen[field] = true
 		var err error
 		switch field {
 		case "ca":

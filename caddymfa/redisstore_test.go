@@ -1,14 +1,24 @@
 package caddymfa
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
@@ -74,6 +84,16 @@ func TestRedisStoreSettings(t *testing.T) {
 				t.Errorf("options %+v", o)
 			}
 		}},
+		{"db given in the block only", `{"url":"redis://10.0.0.5","db":5}`, func(t *testing.T, rs *RedisStore) {
+			if rs.opts.DB != 5 {
+				t.Errorf("db %d, want 5", rs.opts.DB)
+			}
+		}},
+		{"db agreeing with the URL", `{"url":"redis://10.0.0.5/3","db":3}`, func(t *testing.T, rs *RedisStore) {
+			if rs.opts.DB != 3 {
+				t.Errorf("db %d, want 3", rs.opts.DB)
+			}
+		}},
 		{"cluster", `{"url":"redis://n1:7000","addresses":["n2:7000","n3:7000"],"prefix":"gw1:","pool_size":5}`, func(t *testing.T, rs *RedisStore) {
 			if o := rs.opts; len(o.Addrs) != 3 || o.MasterName != "" || o.PoolSize != 5 || rs.prefix != "gw1:" {
 				t.Errorf("options %+v, prefix %q", o, rs.prefix)
@@ -103,6 +123,14 @@ func TestRedisStoreRefusals(t *testing.T) {
 		{"negative pool", `{"url":"redis://host","pool_size":-1}`, "pool_size"},
 		{"missing CA file", `{"url":"redis://host","tls":{"ca":"/nonexistent/ca.pem"}}`, "tls ca"},
 		{"cert without key", `{"url":"redis://host","tls":{"cert":"/x.pem"}}`, "cert and key"},
+		{"db contradicting the URL", `{"url":"redis://app:s3cret@host/3","db":5}`, "db 5 contradicts the URL's /3"},
+		{"db 0 contradicting the URL", `{"url":"redis://app:s3cret@host/3","db":0}`, "db 0 contradicts the URL's /3"},
+		{"pool_size in the query", `{"url":"redis://app:s3cret@host/2?pool_size=3"}`, "query options"},
+		{"timeouts in the query", `{"url":"redis://host?dial_timeout=30s&read_timeout=9s"}`, "query options"},
+		{"client_name in the query", `{"url":"redis://host?client_name=x"}`, "query options"},
+		{"skip_verify in the query", `{"url":"rediss://host?skip_verify=true"}`, "query options"},
+		{"password in the query", `{"url":"redis://host?password=s3cret"}`, "use the block's settings"},
+		{"empty query", `{"url":"redis://host/0?"}`, "query options"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -204,5 +232,117 @@ func TestGatewayOnEveryRedisTopology(t *testing.T) {
 			mustStatus(t, r, http.StatusNoContent)
 			mustStatus(t, g.client().get("/", bearer...), http.StatusUnauthorized)
 		})
+	}
+}
+
+// Every `store redis` setting is read once: a second line would silently
+// replace the first, so it is refused; `db 0` written out counts.
+func TestRedisStoreCaddyfileSettingsOnce(t *testing.T) {
+	parse := func(block string) (*RedisStore, error) {
+		var rs RedisStore
+		return &rs, rs.UnmarshalCaddyfile(caddyfile.NewTestDispenser("store redis://:s3cret@10.0.0.5/3 {\n" + block + "\n}"))
+	}
+	for block, want := range map[string]string{
+		"db 1\ndb 2":                                "store redis: db given twice",
+		"prefix a:\nprefix b:":                      "store redis: prefix given twice",
+		"password x\npassword y":                    "store redis: password given twice",
+		"fail_closed\nfail_closed":                  "store redis: fail_closed given twice",
+		"tls\ntls {\nca /x.pem\n}":                  "store redis: tls given twice",
+		"tls {\nca /a.pem\nca /b.pem\n}":            "store redis: tls: ca given twice",
+		"pool_size 5\ndial_timeout 1s\npool_size 6": "store redis: pool_size given twice",
+	} {
+		if _, err := parse(block); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", block, err, want)
+		}
+	}
+	rs, err := parse("addresses 10.0.0.6:6379\naddresses 10.0.0.7:6379\ndb 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Addresses) != 2 || rs.DB == nil || *rs.DB != 0 {
+		t.Fatalf("addresses %v, db %v", rs.Addresses, rs.DB)
+	}
+	// db 0 against the URL's /3 is a contradiction, not "unset".
+	if err := rs.Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), "db 0 contradicts the URL's /3") {
+		t.Fatalf("provision: %v", err)
+	}
+}
+
+// writeTestCA writes a self-signed CA certificate in PEM to path.
+func writeTestCA(t *testing.T, path, name string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A reload after rotating the TLS files under the same paths opens a new
+// client that trusts the new files; the old pool would keep the old CA.
+func TestRedisRotatedTLSFilesMakeANewClient(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	writeTestCA(t, ca, "old CA")
+	config := `{"url":"redis://127.0.0.1:6379","tls":{"ca":"` + ca + `"}}`
+	before, err := provisionRedis(t, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := provisionRedis(t, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.clientKey != before.clientKey {
+		t.Fatal("the same files make another client")
+	}
+	writeTestCA(t, ca, "new CA")
+	after, err := provisionRedis(t, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.clientKey == before.clientKey || after.PoolKey() == before.PoolKey() {
+		t.Fatal("a rotated CA file keeps the client of the old one")
+	}
+}
+
+// The admin API's name of a Redis store is the same after a restart (a
+// new pool-key secret) and holds no credentials.
+func TestRedisStoreNameIsStableAndPasswordFree(t *testing.T) {
+	config := `{"url":"redis://app:s3cret@10.0.0.5:6379/1","prefix":"gw:"}`
+	name := func() string {
+		rs, err := provisionRedis(t, config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := rs.OpenStore(caddy.Context{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		return storeName(rs.PoolKey())
+	}
+	first := name()
+	secret := poolKeySecret
+	t.Cleanup(func() { poolKeySecret = secret })
+	poolKeySecret = []byte("another process")
+	if second := name(); second != first {
+		t.Errorf("name %q after a restart, was %q", second, first)
+	}
+	if want := "redis:10.0.0.5:6379/1:gw:"; first != want {
+		t.Errorf("name %q, want %q", first, want)
+	}
+	if strings.Contains(first, "s3cret") || strings.Contains(first, "app") {
+		t.Errorf("name %q holds credentials", first)
 	}
 }
