@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -113,7 +114,10 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	case "reset":
 		answer, err = t.reset(ctx, r, user)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errUnknownUser):
+		return adminError(http.StatusNotFound, "unknown user %q: no running mfa handler lists them and store %s holds nothing of theirs", user, t.name)
+	case err != nil:
 		return adminError(http.StatusServiceUnavailable, "store %s: %v", t.name, err)
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -1,6 +1,7 @@
 package caddymfa
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -247,4 +248,41 @@ func TestAdminAPIPicksARedisStoreByName(t *testing.T) {
 	if !strings.Contains(r.Body, name) {
 		t.Errorf("the error does not list %q: %s", name, r.Body)
 	}
+}
+
+// Unlock and reset of a name nobody knows (a typo) answer 404 and record
+// nothing. A user the store holds something of is known even when no
+// directory lists them, as users from identity_from are.
+func TestAdminUnlockAndResetOfAnUnknownUser(t *testing.T) {
+	og := startOpsGateway(t, defaultMFA(t), opsOptions{admin: true})
+	og.client().enrollAPI("alice", "alice-password")
+	for _, path := range []string{"/mfa/users/alcie/reset", "/mfa/users/alcie/unlock"} {
+		r := og.adminCall("POST", path)
+		mustStatus(t, r, http.StatusNotFound)
+		if !strings.Contains(r.Body, `unknown user \"alcie\"`) {
+			t.Errorf("%s: %s", path, r.Body)
+		}
+	}
+	for _, e := range og.auditEvents() {
+		if strings.HasPrefix(e["event"].(string), "admin_") {
+			t.Errorf("an action on an unknown user was recorded: %v", e)
+		}
+	}
+	// bob is listed but has nothing stored; alice has a factor.
+	og.adminJSON("POST", "/mfa/users/bob/unlock", http.StatusOK)
+	og.adminJSON("POST", "/mfa/users/alice/unlock", http.StatusOK)
+
+	// A user in no directory with recovery codes in the store.
+	target, err := findAdminTarget("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.backend.ReplaceRecoveryCodes(context.Background(), "outsider", [][]byte{make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	if m := og.adminJSON("POST", "/mfa/users/outsider/reset", http.StatusOK); m["recovery_codes_removed"] != float64(1) {
+		t.Errorf("reset of a stored outsider: %v", m)
+	}
+	// Now the store holds nothing of them.
+	mustStatus(t, og.adminCall("POST", "/mfa/users/outsider/unlock"), http.StatusNotFound)
 }

@@ -155,7 +155,37 @@ func (t adminTarget) resetCounters(ctx context.Context, user string) error {
 	return nil
 }
 
+// errUnknownUser: no live handler lists the user and the store holds
+// nothing of theirs, so unlock or reset would act on a misspelled name.
+var errUnknownUser = errors.New("unknown user")
+
+// checkKnown tells a user the store or a directory knows from a typo.
+// Users who come from identity_from are in no directory: for them the
+// store decides.
+func (t adminTarget) checkKnown(ctx context.Context, user string) error {
+	for _, h := range t.handlers {
+		if h.dir != nil {
+			if _, ok := h.dir.Lookup(user); ok {
+				return nil
+			}
+		}
+	}
+	u, err := t.describe(ctx, user)
+	if err != nil {
+		return err
+	}
+	if len(u.Factors) > 0 || u.RecoveryCodesLeft > 0 || u.TrustedDevices > 0 || u.ActiveSessions > 0 ||
+		u.SecondFactor.Failures > 0 || u.SecondFactor.Locked || u.SecondFactor.WindowLocked ||
+		u.Password.Failures > 0 || u.Password.Locked {
+		return nil
+	}
+	return errUnknownUser
+}
+
 func (t adminTarget) unlock(ctx context.Context, r *http.Request, user string) (adminDone, error) {
+	if err := t.checkKnown(ctx, user); err != nil {
+		return adminDone{}, err
+	}
 	done := adminDone{Store: t.name, User: user, Action: "unlock", RequestID: newID()}
 	err := t.resetCounters(ctx, user)
 	t.audit(r, "admin_unlock", done, err)
@@ -165,6 +195,9 @@ func (t adminTarget) unlock(ctx context.Context, r *http.Request, user string) (
 // reset ends every session first, so nothing the user (or a thief) holds
 // keeps working while the rest is removed.
 func (t adminTarget) reset(ctx context.Context, r *http.Request, user string) (adminDone, error) {
+	if err := t.checkKnown(ctx, user); err != nil {
+		return adminDone{}, err
+	}
 	done := adminDone{Store: t.name, User: user, Action: "reset", RequestID: newID()}
 	err := t.resetAll(ctx, user, &done)
 	t.audit(r, "admin_reset", done, err,
