@@ -182,9 +182,6 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 		return nil, badRequest("factor_id is required: use the one from the enrollment step.")
 	}
 	now := h.now()
-	if err := h.checkIPLock(ctx, r, now, user, factor.TypeTOTP); err != nil {
-		return nil, err
-	}
 	// No code is checked for a setup that is gone or not the caller's, so
 	// no attempt is counted against the user.
 	f, ok, err := h.pendingSetup(ctx, user, factorID, s)
@@ -195,12 +192,22 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 		return nil, errEnrollmentGone
 	}
 	key := h.attemptKey("mfa", user)
+	// As at sign-in: one client checks only so many codes at once, so the
+	// IP limit read below is not outrun by parallel requests.
+	leave, ok := h.enterIPCheck(r)
+	if !ok {
+		return nil, h.refuseBusy(ctx, r, user, factor.TypeTOTP, key, now)
+	}
+	defer leave()
+	if err := h.checkIPLock(ctx, r, now, user, factor.TypeTOTP); err != nil {
+		return nil, err
+	}
 	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	if !st.Allowed {
-		h.auditEvent(r, "lockout", user, factor.TypeTOTP, "locked")
+		h.refusedByLock(r, user, factor.TypeTOTP, "locked")
 		return nil, rateLimited(st.LockedUntil.Sub(now))
 	}
 	secret, err := h.ring.Open(f.Secret, []byte(user))
@@ -209,7 +216,8 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 	}
 	step, err := totp.Verify(secret, in.Code, now, 0, h.totp)
 	if err != nil {
-		h.countIPFailure(ctx, r, now)
+		h.accountLockStarts(r, user, factor.TypeTOTP, st, now)
+		h.ipFailed(ctx, r, now, user, factor.TypeTOTP)
 		h.auditEvent(r, "enrollment", user, factor.TypeTOTP, "failure")
 		return nil, errInvalidCode
 	}

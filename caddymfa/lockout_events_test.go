@@ -41,6 +41,24 @@ func TestLockStartIsAuditedAndCountedOnce(t *testing.T) {
 			verify(http.StatusTooManyRequests)
 			verify(http.StatusTooManyRequests)
 		}, map[string]int{"locked": 1, "hard_locked": 1, "window_locked": 1}},
+		{"enrollment confirmation", "max_failures 10", func(t *testing.T, og *opsGateway) {
+			c := og.client()
+			r, m := c.api("POST", "login", map[string]string{"username": "bob", "password": "bob-password"})
+			mustStatus(t, r, http.StatusAccepted)
+			tok := m["mfa_token"].(string)
+			r, m = c.api("POST", "enroll/totp", map[string]string{"mfa_token": tok})
+			mustStatus(t, r, http.StatusOK)
+			confirm := func(want int) {
+				t.Helper()
+				r, _ := c.api("POST", "enroll/totp/confirm", map[string]any{"mfa_token": tok, "factor_id": m["factor_id"], "code": "000000"})
+				mustStatus(t, r, want)
+			}
+			for range 5 {
+				confirm(http.StatusUnauthorized)
+			}
+			confirm(http.StatusTooManyRequests)
+			confirm(http.StatusTooManyRequests)
+		}, map[string]int{"locked": 1}},
 		{"password and client IP", "ip_threshold 8", func(t *testing.T, og *opsGateway) {
 			c := og.client()
 			login := func(user string, want int) {

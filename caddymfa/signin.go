@@ -153,11 +153,6 @@ func (h *Handler) checkIPLock(ctx context.Context, r *http.Request, now time.Tim
 	return nil
 }
 
-// countIPFailure records one failure of the client IP.
-func (h *Handler) countIPFailure(ctx context.Context, r *http.Request, now time.Time) {
-	h.ipFailed(ctx, r, now, "", "")
-}
-
 // ipFailed records one failure of the client IP, by user with factorType,
 // and the IP lock it may start.
 func (h *Handler) ipFailed(ctx context.Context, r *http.Request, now time.Time, user, factorType string) {
