@@ -196,7 +196,7 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 	// IP limit read below is not outrun by parallel requests.
 	leave, ok := h.enterIPCheck(r)
 	if !ok {
-		return nil, h.refuseBusy(ctx, r, user, factor.TypeTOTP, key, now)
+		return nil, h.refuseBusy(r, user, factor.TypeTOTP)
 	}
 	defer leave()
 	if err := h.checkIPLock(ctx, r, now, user, factor.TypeTOTP); err != nil {

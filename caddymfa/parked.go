@@ -81,7 +81,7 @@ func (h *Handler) parkRequest(w http.ResponseWriter, r *http.Request) bool {
 	}
 	// Headers can be forged: a client that claims to be our page still
 	// keeps at most parkPerIP requests per ten minutes.
-	if a, err := h.backend.CountAttempt(r.Context(), h.attemptKey("park", clientIP(r)), h.now(), parkPolicy); err != nil || !a.Allowed {
+	if a, err := h.backend.CountAttempt(r.Context(), h.attemptKey("park", limitedClient(clientIP(r))), h.now(), parkPolicy); err != nil || !a.Allowed {
 		return false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))

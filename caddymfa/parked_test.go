@@ -1,6 +1,7 @@
 package caddymfa
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -220,4 +221,26 @@ func signInFromPage(t *testing.T, c *client, page, user, password, secret string
 	back := c.postForm("/_mfa/verify", vf)
 	mustStatus(t, back, http.StatusSeeOther)
 	return back
+}
+
+// TestKeptRequestsCappedPerSlash64: an IPv6 client that walks through the
+// addresses of its /64 is still one client for the cap.
+func TestKeptRequestsCappedPerSlash64(t *testing.T) {
+	og := startOpsGateway(t, defaultMFA(t), opsOptions{global: "servers {\n\t\ttrusted_proxies static 127.0.0.0/8 ::1\n\t}"})
+	kept := 0
+	for i := range parkPerIP + 5 {
+		c := og.client()
+		req, _ := http.NewRequest("POST", og.base+"/app/save", strings.NewReader("draft=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("2001:db8:0:1::%x", i+1))
+		mustStatus(t, c.do(req), http.StatusUnauthorized)
+		if c.cookie(resumeCookie) != nil {
+			kept++
+		}
+	}
+	if kept != parkPerIP {
+		t.Errorf("kept %d requests from one /64, want %d", kept, parkPerIP)
+	}
 }

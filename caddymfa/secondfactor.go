@@ -198,7 +198,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 	key := h.attemptKey("mfa", user)
 	leave, ok := h.enterIPCheck(r)
 	if !ok {
-		return verified{}, h.refuseBusy(ctx, r, user, kind, key, now)
+		return verified{}, h.refuseBusy(r, user, kind)
 	}
 	defer leave()
 	if err := h.checkIPLock(ctx, r, now, user, kind); err != nil {
@@ -310,15 +310,10 @@ func (h *Handler) refuseLocked(r *http.Request, user, kind, reason string, st st
 	return errAccountLocked
 }
 
-// refuseBusy answers a code sent while its client has as many checks
-// running as it may. The attempt still counts against the account, as
-// every attempt at a code does, but the code is not looked at.
-func (h *Handler) refuseBusy(ctx context.Context, r *http.Request, user, kind, key string, now time.Time) error {
-	st, err := h.backend.CountAttempt(ctx, key, now, h.limits.secondFactor)
-	if err != nil {
-		return unavailable(err)
-	}
-	h.accountLockStarts(r, user, kind, st, now)
+// refuseBusy answers a code whose client kept every place taken for
+// maxClientWait. The code was not looked at, so it counts against no one
+// (a colleague's right code behind the same address must not lock them).
+func (h *Handler) refuseBusy(r *http.Request, user, kind string) error {
 	h.refusedByLock(r, user, kind, "ip_busy")
 	return errClientBusy()
 }

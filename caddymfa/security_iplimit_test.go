@@ -3,6 +3,7 @@ package caddymfa
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestParallelWrongPasswordsFromOneIPEvaluateAboutIPThreshold(t *testing.T) {
 // The same for second factors: someone holding passwords of many accounts
 // cannot spend the IP's budget in parallel. With the account limit out of
 // the way (threshold 100), ip_threshold 5 lets at most 5 + 1 codes be
-// evaluated; every attempt still counts against the account.
+// evaluated.
 func TestParallelWrongCodesFromOneIPEvaluateAboutIPThreshold(t *testing.T) {
 	g := startGateway(t, policyMFA(t, "lockout {\n\t\t\tthreshold 100\n\t\t\tip_threshold 5\n\t\t}"))
 	c := g.client()
@@ -95,8 +96,10 @@ func TestParallelWrongCodesFromOneIPEvaluateAboutIPThreshold(t *testing.T) {
 	if evaluated > 6 || counts[http.StatusUnauthorized] != evaluated || counts[http.StatusTooManyRequests] != 40-evaluated {
 		t.Fatalf("statuses %v, %d codes evaluated; want at most 6, the rest 429", counts, evaluated)
 	}
-	if n := g.secondFactorFailures(t, "alice"); n != 40 {
-		t.Errorf("account counter = %d, want 40: every attempt counts", n)
+	// Codes refused by the IP lock were never looked at: they count
+	// against the client, not the account.
+	if n := g.secondFactorFailures(t, "alice"); n != evaluated {
+		t.Errorf("account counter = %d, want the %d codes evaluated", n, evaluated)
 	}
 }
 
@@ -136,5 +139,46 @@ func TestIPv6ClientsLimitedBySlash64(t *testing.T) {
 				t.Errorf("right password from %s: %d, want 202", tc.freeIP, st)
 			}
 		})
+	}
+}
+
+// TestColleaguesBehindOneAddressSignInAtOnce: the per-client cap on
+// checks running at once makes the checks of one address wait their turn,
+// it does not refuse them: eight colleagues behind one NAT address sign in
+// at the same moment, password and code, and no one's account is charged.
+func TestColleaguesBehindOneAddressSignInAtOnce(t *testing.T) {
+	hash := testPasswordHash(t, "pw")
+	var users strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&users, "\t\tuser u%d %s\n", i, hash)
+	}
+	g := startGateway(t, fmt.Sprintf("mfa {\n\t\tsecret %s\n%s\t\tstore file {STORE}\n\t}", testSecret, users.String()))
+	secrets := make([]string, 8)
+	for i := range 8 {
+		secrets[i], _, _ = g.client().enrollAPI(fmt.Sprintf("u%d", i), "pw")
+	}
+	g.clock.Advance(time.Minute)
+	tokens := make([]string, 8)
+	logins := parallelStatuses(8, func(i int) int {
+		r, m := g.client().api("POST", "login", map[string]string{"username": fmt.Sprintf("u%d", i), "password": "pw"})
+		if tok, ok := m["mfa_token"].(string); ok {
+			tokens[i] = tok
+		}
+		return r.StatusCode
+	})
+	if logins[http.StatusAccepted] != 8 {
+		t.Fatalf("right passwords from one address at once: %v, want 8 × 202", logins)
+	}
+	codes := parallelStatuses(8, func(i int) int {
+		r, _ := g.client().api("POST", "verify", map[string]string{"mfa_token": tokens[i], "code": codeAt(t, secrets[i], g.clock.Now())})
+		return r.StatusCode
+	})
+	if codes[http.StatusOK] != 8 {
+		t.Fatalf("right codes from one address at once: %v, want 8 × 200", codes)
+	}
+	for i := range 8 {
+		if n := g.secondFactorFailures(t, fmt.Sprintf("u%d", i)); n != 0 {
+			t.Errorf("u%d's account was charged %d failures", i, n)
+		}
 	}
 }

@@ -93,48 +93,73 @@ func limitedClient(ip string) string {
 // between reading its IP lock and counting its failure: without it, any
 // number of parallel guesses pass the read before the first is counted.
 // With at most n at once per client, at most ip_threshold + n − 1 failures
-// are evaluated before the IP lock holds, on each instance.
-var checksInFlight = clientGate{running: map[string]int{}}
+// are evaluated before the IP lock holds, on each instance. The others
+// wait their turn (colleagues behind one NAT address signing in at once
+// are served one after another), up to maxClientWait.
+var checksInFlight = clientGate{clients: map[string]*clientPlaces{}}
+
+// maxClientWait is how long a check waits for a place of its client before
+// a 429; it is not counted against anyone.
+const maxClientWait = 10 * time.Second
 
 type clientGate struct {
 	mu      sync.Mutex
-	running map[string]int
+	clients map[string]*clientPlaces
 }
 
-// enter takes one of client's n places, or reports false when all are taken.
-func (g *clientGate) enter(client string, n int) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.running[client] >= n {
-		return false
-	}
-	g.running[client]++
-	return true
+type clientPlaces struct {
+	places chan struct{} // one token per check running
+	users  int           // checks running or waiting: the entry goes at 0
 }
 
-func (g *clientGate) leave(client string) {
+// enter waits for one of client's n places, until ctx ends or
+// maxClientWait passes; it returns the function that gives the place back.
+func (g *clientGate) enter(ctx context.Context, client string, n int) (leave func(), ok bool) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.running[client]--; g.running[client] <= 0 {
-		delete(g.running, client)
+	p := g.clients[client]
+	if p == nil {
+		p = &clientPlaces{places: make(chan struct{}, n)}
+		g.clients[client] = p
 	}
+	p.users++
+	g.mu.Unlock()
+	done := func() {
+		g.mu.Lock()
+		if p.users--; p.users == 0 {
+			delete(g.clients, client)
+		}
+		g.mu.Unlock()
+	}
+	select {
+	case p.places <- struct{}{}:
+		return func() { <-p.places; done() }, true
+	default:
+	}
+	t := time.NewTimer(maxClientWait)
+	defer t.Stop()
+	select {
+	case p.places <- struct{}{}:
+		return func() { <-p.places; done() }, true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	done()
+	return nil, false
 }
 
 // ipChecksAtOnce is how many checks of one client may run at once: a tenth
 // of ip_threshold, at least 2, so the IP limit holds to about a tenth.
 func (h *Handler) ipChecksAtOnce() int { return max(2, h.limits.ip.Threshold/10) }
 
-// errClientBusy answers a client that has as many checks running as it may.
+// errClientBusy answers a client whose checks kept every place taken for
+// maxClientWait.
 func errClientBusy() error { return rateLimited(time.Second) }
 
-// enterIPCheck takes a place for r's client among checksInFlight; ok false
-// when they are all taken. Call leave when the failure, if any, is counted.
+// enterIPCheck waits for a place for r's client among checksInFlight; ok
+// false when none came in time. Call leave when the failure, if any, is
+// counted.
 func (h *Handler) enterIPCheck(r *http.Request) (leave func(), ok bool) {
-	client := limitedClient(clientIP(r))
-	if !checksInFlight.enter(client, h.ipChecksAtOnce()) {
-		return nil, false
-	}
-	return func() { checksInFlight.leave(client) }, true
+	return checksInFlight.enter(r.Context(), limitedClient(clientIP(r)), h.ipChecksAtOnce())
 }
 
 // checkIPLock refuses a client IP that failed too often, without counting.
