@@ -173,6 +173,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// once refuses a block's setting given a second time: it would silently
+// replace (or add to) the first.
+func once(d *caddyfile.Dispenser, block string, seen map[string]bool) error {
+	if seen[d.Val()] {
+		return d.Errf("%s: %s given twice: give it once", block, d.Val())
+	}
+	seen[d.Val()] = true
+	return nil
+}
+
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	dir := d.Val()
 	if !d.NextArg() {
@@ -245,7 +255,11 @@ func (h *Handler) unmarshalUser(d *caddyfile.Dispenser) error {
 		return d.Errf("user: expected `user <name> <password hash>`")
 	}
 	u := UserConfig{Name: args[0], Password: args[1]}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once(d, "user "+u.Name, seen); err != nil {
+			return err
+		}
 		switch d.Val() {
 		case "email":
 			if err := oneArg(d, &u.Email); err != nil {
@@ -297,8 +311,17 @@ func (h *Handler) unmarshalHeaders(d *caddyfile.Dispenser) error {
 	if h.Headers != nil {
 		hn = *h.Headers
 	}
+	// Blocks merge, but a field named in two of them is a repeat too.
+	seen := map[string]bool{}
+	for f, v := range map[string]string{"user": hn.User, "email": hn.Email, "name": hn.Name, "groups": hn.Groups,
+		"methods": hn.Methods, "auth_time": hn.AuthTime, "mfa_time": hn.MFATime} {
+		seen[f] = v != ""
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		field := d.Val()
+		if err := once(d, "headers", seen); err != nil {
+			return err
+		}
 		var v string
 		if err := oneArg(d, &v); err != nil {
 			return err
@@ -331,7 +354,11 @@ func (h *Handler) unmarshalHeaders(d *caddyfile.Dispenser) error {
 
 func (h *Handler) unmarshalLockout(d *caddyfile.Dispenser) error {
 	lc := LockoutConfig{}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once(d, "lockout", seen); err != nil {
+			return err
+		}
 		var err error
 		switch d.Val() {
 		case "threshold":
@@ -367,7 +394,11 @@ func (h *Handler) unmarshalLockout(d *caddyfile.Dispenser) error {
 
 func (h *Handler) unmarshalBranding(d *caddyfile.Dispenser) error {
 	b := BrandingConfig{}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once(d, "branding", seen); err != nil {
+			return err
+		}
 		var err error
 		switch d.Val() {
 		case "title":

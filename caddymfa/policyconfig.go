@@ -154,7 +154,13 @@ func (h *Handler) unmarshalStepUp(d *caddyfile.Dispenser) error {
 		return nil
 	}
 	set := caddy.ModuleMap{}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "match" {
+			if err := once(d, "step_up", seen); err != nil {
+				return err
+			}
+		}
 		switch d.Val() {
 		case "match":
 			if err := unmarshalMatch(d, set); err != nil {
