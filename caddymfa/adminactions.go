@@ -18,13 +18,23 @@ import (
 // now is the clock of the store's handlers (tests inject one).
 func (t adminTarget) now() time.Time { return t.handlers[0].now() }
 
-// attemptKeys are the user's counters under every live handler's keys:
-// handlers sharing a store may run with different secrets.
+// attemptKeys are the user's counters of one kind as every live handler
+// names them, with the second factor's under the names older builds gave
+// them with each handler's secrets (legacyattempts.go), so that an unlock
+// lifts their locks too.
 func (t adminTarget) attemptKeys(kind, user string) []string {
 	var keys []string
-	for _, h := range t.handlers {
-		if k := h.attemptKey(kind, user); !slices.Contains(keys, k) {
+	add := func(k string) {
+		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
+		}
+	}
+	for _, h := range t.handlers {
+		add(h.attemptKey(kind, user))
+		if kind == "mfa" || kind == "mfa30" {
+			for _, k := range h.legacyAttemptKeys(kind, user) {
+				add(k)
+			}
 		}
 	}
 	return keys
@@ -95,7 +105,10 @@ func (t adminTarget) describe(ctx context.Context, user string) (adminUser, erro
 }
 
 // lockState merges the user's counters of one kind: the worst one counts.
-// The second factor's includes the 30-day window of failed codes.
+// The second factor's includes the 30-day window of failed codes, and the
+// hard cap and window that older builds counted under other names
+// (legacyattempts.go); their shorter locks are not shown, as sign-in does
+// not enforce them.
 func (t adminTarget) lockState(ctx context.Context, kind, user string, now time.Time) (adminLockState, error) {
 	var st adminLockState
 	for _, h := range t.handlers {
@@ -111,21 +124,34 @@ func (t adminTarget) lockState(ctx context.Context, kind, user string, now time.
 				st.LockedUntil = &until
 			}
 		}
-		if hardCap := h.limits.secondFactor.HardCap; kind == "mfa" && hardCap > 0 && a.Failures >= hardCap {
-			st.HardLocked = true
-		}
 		if kind != "mfa" {
 			continue
 		}
-		w, err := t.backend.Attempts(ctx, h.attemptKey("mfa30", user), now)
-		if err != nil {
-			return st, err
+		hardCap := h.limits.secondFactor.HardCap
+		if hardCap > 0 && a.Failures >= hardCap {
+			st.HardLocked = true
 		}
-		if w.Locked(now) {
-			st.WindowLocked = true
-			if st.WindowLockedUntil == nil || w.LockedUntil.After(*st.WindowLockedUntil) {
-				until := w.LockedUntil.UTC()
-				st.WindowLockedUntil = &until
+		for _, k := range h.legacyAttemptKeys("mfa", user) {
+			old, err := t.backend.Attempts(ctx, k, now)
+			if err != nil {
+				return st, err
+			}
+			if hardCap > 0 && old.Failures >= hardCap {
+				st.Failures = max(st.Failures, old.Failures)
+				st.HardLocked = true
+			}
+		}
+		for _, k := range append([]string{h.attemptKey("mfa30", user)}, h.legacyAttemptKeys("mfa30", user)...) {
+			w, err := t.backend.Attempts(ctx, k, now)
+			if err != nil {
+				return st, err
+			}
+			if w.Locked(now) {
+				st.WindowLocked = true
+				if st.WindowLockedUntil == nil || w.LockedUntil.After(*st.WindowLockedUntil) {
+					until := w.LockedUntil.UTC()
+					st.WindowLockedUntil = &until
+				}
 			}
 		}
 	}

@@ -372,9 +372,7 @@ func withoutMFA(amr []string) []string {
 // TOTP step and clearing its counter, all in one store write.
 func (h *Handler) finishPending(r *http.Request, p pending, v verified) (session, string, error) {
 	ns := newSession{User: p.User, AuthTime: p.AuthTime, AMR: factorAMR(p.AMR, v.Type), MFAFactor: v.Type, Step: v.step}
-	if v.counter != "" {
-		ns.ResetAttempts = []string{v.counter}
-	}
+	ns.ResetAttempts = v.counters
 	ns.spendToken(p)
 	return h.startSession(r.Context(), r, ns)
 }

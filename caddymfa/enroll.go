@@ -232,8 +232,14 @@ func (h *Handler) confirmEnrollment(ctx context.Context, r *http.Request, user s
 	if err := h.backend.SaveFactor(ctx, user, f); err != nil {
 		return nil, unavailable(err)
 	}
-	if err := h.backend.ResetAttempts(ctx, key); err != nil {
-		return nil, unavailable(err)
+	// The counter is cleared as after a sign-in, under the names older
+	// builds gave it too (legacyattempts.go). No hard cap or window is
+	// checked here: the code is of a secret the caller was just given,
+	// so it guesses nothing.
+	for _, k := range append([]string{key}, h.legacyAttemptKeys("mfa", user)...) {
+		if err := h.backend.ResetAttempts(ctx, k); err != nil {
+			return nil, unavailable(err)
+		}
 	}
 	// First codes with the first factor; a user adding an authenticator
 	// keeps the codes they have.

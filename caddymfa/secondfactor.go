@@ -29,9 +29,9 @@ type verified struct {
 	CodesLeft int // after a recovery code
 	// What the success leaves to be written, at once (settle) or with the
 	// new session in one write (finishPending): the TOTP step to spend,
-	// so that the code works once, and the attempt counter to clear.
-	step    store.StepUse
-	counter string
+	// so that the code works once, and the attempt counters to clear.
+	step     store.StepUse
+	counters []string
 }
 
 // secondFactor is one kind of second factor. A new kind (email, SMS,
@@ -149,11 +149,10 @@ func (h *Handler) settle(ctx context.Context, r *http.Request, user string, v ve
 			return h.stepRefused(r, user, err)
 		}
 	}
-	if v.counter == "" {
-		return nil
-	}
-	if err := h.backend.ResetAttempts(ctx, v.counter); err != nil {
-		return unavailable(err)
+	for _, k := range v.counters {
+		if err := h.backend.ResetAttempts(ctx, k); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }
@@ -169,7 +168,7 @@ func (h *Handler) stepRefused(r *http.Request, user string, err error) error {
 }
 
 // checkSecondFactor checks a code for user. A right code leaves v.step
-// and v.counter for the caller to settle.
+// and v.counters for the caller to settle.
 func (h *Handler) checkSecondFactor(ctx context.Context, r *http.Request, user string, in codeInput) (verified, error) {
 	in, err := h.parseCode(in)
 	if err != nil {
@@ -188,8 +187,8 @@ var errLockedOut = errors.New("attempt refused by the lock policy")
 // allows. A codePreparer's code is matched between the count and the end
 // of its write (store.CountAndStart): inside one write on a store that
 // can. When start is given (a sign-in), the session starts in that write
-// too, with the code's step spent and the counter cleared; otherwise the
-// step and the counter are left in v for the caller to settle. A
+// too, with the code's step spent and the counters cleared; otherwise the
+// step and the counters are left in v for the caller to settle. A
 // codeChecker's code is checked after the count.
 func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, in codeInput, start *store.SessionStart) (verified, error) {
 	now := h.now()
@@ -212,6 +211,18 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 		}
 		windowLocked = wst.Locked(now)
 	}
+	// Locks older builds kept under other names (legacyattempts.go): up
+	// to 2 × len(ring keys) more reads, on this path only.
+	legacy, err := h.legacySecondFactorLock(ctx, user, now, !f.Unlocks())
+	if err != nil {
+		return verified{}, unavailable(err)
+	}
+	windowLocked = windowLocked || legacy.windowLocked
+	counters := append([]string{key}, legacy.stale...)
+	if start != nil {
+		// Set before the write: a store may run its function twice.
+		start.ResetAttempts = append(start.ResetAttempts, legacy.stale...)
+	}
 	var match func() (verified, error)
 	began := time.Now()
 	if p, ok := f.(codePreparer); ok {
@@ -227,7 +238,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 	var matching time.Duration // zero: the code was not matched
 	st, err := store.CountAndStart(ctx, h.backend.Store, key, now, h.limits.secondFactor, func(st store.Attempt) (*store.SessionStart, error) {
 		matching = 0
-		if reason = lockReason(st, f, windowLocked); reason != "" {
+		if reason = lockReason(st, f, legacy.hardLocked, windowLocked); reason != "" {
 			return nil, errLockedOut
 		}
 		if match == nil {
@@ -269,7 +280,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 			return verified{}, err
 		}
 	}
-	v.counter = key
+	v.counters = counters
 	h.auditEvent(r, "challenge", user, kind, "success")
 	if v.Type == factor.TypeRecoveryCode {
 		h.auditEvent(r, "recovery_code_used", user, kind, "success", codesLeft(v.CodesLeft))
@@ -287,13 +298,14 @@ func codeKind(in codeInput) string {
 
 // lockReason says why a counted attempt st may not be evaluated for
 // factor f, or "" when it may: the account is locked for now, it reached
-// the hard cap (which only some factors unlock), or the long window of
-// failures (windowLocked) is locked.
-func lockReason(st store.Attempt, f secondFactor, windowLocked bool) string {
+// the hard cap (which only some factors unlock; hardLocked: under an old
+// counter's name), or the long window of failures (windowLocked) is
+// locked.
+func lockReason(st store.Attempt, f secondFactor, hardLocked, windowLocked bool) string {
 	switch {
 	case !st.Allowed:
 		return "locked"
-	case st.HardLocked && !f.Unlocks():
+	case (st.HardLocked || hardLocked) && !f.Unlocks():
 		return "hard_locked"
 	case windowLocked && !f.Unlocks():
 		return "window_locked"
