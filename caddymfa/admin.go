@@ -140,28 +140,33 @@ func adminUserName(segment string) (string, error) {
 }
 
 // findAdminTarget picks the open store named by want, or the only one.
+// Backends on the same data (sites whose connection settings differ) are
+// one store: the target acts through any of them, for the handlers of all.
 func findAdminTarget(want string) (adminTarget, error) {
-	var all []adminTarget
+	byName := map[string]*backend{}
 	backends.Range(func(key, val any) bool {
 		k, _ := key.(string)
 		b, _ := val.(*backend)
-		if b != nil && (want == "" || want == k || want == storeName(k)) {
-			all = append(all, adminTarget{name: storeName(k), backend: b})
+		if b != nil && (want == "" || want == k || want == b.name) {
+			byName[b.name] = b
 		}
 		return true
 	})
 	switch {
-	case len(all) == 0 && want != "":
+	case len(byName) == 0 && want != "":
 		return adminTarget{}, adminError(http.StatusNotFound, "no open store is named %q; open: %s", want, strings.Join(openStoreNames(), ", "))
-	case len(all) == 0:
+	case len(byName) == 0:
 		return adminTarget{}, adminError(http.StatusNotFound, "no mfa store is open: the running config has no mfa handler")
-	case len(all) > 1:
+	case len(byName) > 1:
 		return adminTarget{}, adminError(http.StatusBadRequest, "several stores are open; add ?store=<name> with one of: %s", strings.Join(openStoreNames(), ", "))
 	}
-	t := all[0]
+	var t adminTarget
+	for name, b := range byName {
+		t = adminTarget{name: name, backend: b}
+	}
 	live.Lock()
 	for h := range live.handlers {
-		if h.backend == t.backend {
+		if h.backend != nil && h.backend.name == t.name {
 			t.handlers = append(t.handlers, h)
 		}
 	}
@@ -172,28 +177,24 @@ func findAdminTarget(want string) (adminTarget, error) {
 	return t, nil
 }
 
+// openStoreNames lists each open store once, however many backends work
+// on its data.
 func openStoreNames() []string {
 	var names []string
-	backends.Range(func(key, _ any) bool {
-		k, _ := key.(string)
-		names = append(names, storeName(k))
+	backends.Range(func(_, val any) bool {
+		if b, ok := val.(*backend); ok {
+			names = append(names, b.name)
+		}
 		return true
 	})
 	slices.Sort(names)
-	return names
+	return slices.Compact(names)
 }
 
-// storeNames holds, by pool key, the names of open stores whose pool key
-// is not fit to show (the Redis store's is a keyed hash).
-var storeNames sync.Map
-
-// storeName is how the admin API shows a store's pool key: a name the
-// store gave, or the key with a password in a URL (redis://:pw@host)
+// storeName is how the admin API shows the pool key of a store that
+// gives no DataName: the key with a password in a URL (redis://:pw@host)
 // masked.
 func storeName(key string) string {
-	if name, ok := storeNames.Load(key); ok {
-		return name.(string)
-	}
 	i := strings.Index(key, "://")
 	if i < 0 {
 		return key

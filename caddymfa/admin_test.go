@@ -250,6 +250,44 @@ func TestAdminAPIPicksARedisStoreByName(t *testing.T) {
 	}
 }
 
+// Sites on the same Redis data whose connection settings differ have a
+// backend each, and are still one store to the admin API: one name, listed
+// once, and a reset through it works.
+func TestAdminAPIOneStoreForBackendsOnTheSameData(t *testing.T) {
+	addr := testenv.Redis(t)
+	a, b := userHashes(t)
+	site := strings.Replace(defaultMFA(t), "store file {STORE}", "store redis://"+addr+"/0", 1)
+	sites := ""
+	for _, store := range []string{"store redis://" + addr + "/0 {\n\t\t\tpool_size 5\n\t\t}", "store file {STORE}-other"} {
+		sites += fmt.Sprintf(`
+http://localhost:%d {
+	mfa {
+		secret %s
+		user alice %s
+		user bob %s
+		%s
+	}
+	respond "other"
+}`, freePort(t), testSecret, a, b, store)
+	}
+	og := startOpsGateway(t, site, opsOptions{admin: true, sites: sites})
+	og.client().enrollAPI("alice", "alice-password")
+	name := "redis:" + addr + "/0:mfa:"
+
+	r := og.adminCall("GET", "/mfa/users/alice")
+	mustStatus(t, r, http.StatusBadRequest)
+	if n := strings.Count(r.Body, name); n != 1 {
+		t.Errorf("the error lists %q %d times: %s", name, n, r.Body)
+	}
+	if m := og.adminJSON("GET", "/mfa/users/alice?store="+name, http.StatusOK); m["store"] != name || len(m["factors"].([]any)) != 1 {
+		t.Errorf("by name: %v", m)
+	}
+	og.adminJSON("POST", "/mfa/users/alice/reset?store="+name, http.StatusOK)
+	if m := og.adminJSON("GET", "/mfa/users/alice?store="+name, http.StatusOK); len(m["factors"].([]any)) != 0 {
+		t.Errorf("after the reset: %v", m)
+	}
+}
+
 // Unlock and reset of a name nobody knows (a typo) answer 404 and record
 // nothing. A user the store holds something of is known even when no
 // directory lists them, as users from identity_from are.

@@ -23,6 +23,14 @@ type StoreOpener interface {
 	OpenStore(ctx caddy.Context) (store.Store, error)
 }
 
+// dataNamer is a StoreOpener whose pool key holds more than where its
+// data lives (pool sizes, timeouts, credentials): DataName names the data
+// alone, the same in every process and without credentials. Backends of
+// one data name are one store to sessions and to the admin API.
+type dataNamer interface {
+	DataName() string
+}
+
 // failClosedOpener is a StoreOpener whose backend must refuse sessions
 // while its revocation feed is down (the Redis store's fail_closed).
 type failClosedOpener interface {
@@ -63,6 +71,9 @@ type backend struct {
 	logger     *zap.Logger
 	failClosed bool
 	feed       feedStatus // nil: no feed, or one that cannot tell
+	// name is the data the backend works on (dataNamer), else its pool
+	// key with any password masked: how the admin API shows the store.
+	name string
 
 	// current: every revocation in force is in revoked, as far as this
 	// instance can know. False from a failed reload until a good one.
@@ -93,6 +104,10 @@ func acquireBackend(ctx caddy.Context, opener StoreOpener, now func() time.Time)
 		if err != nil {
 			_ = st.Close()
 			return nil, err
+		}
+		b.name = storeName(key)
+		if dn, ok := opener.(dataNamer); ok {
+			b.name = dn.DataName()
 		}
 		return b, nil
 	})
@@ -222,15 +237,16 @@ func (b *backend) revoke(ctx context.Context, r store.Revocation) error {
 }
 
 // longestLifetime is the longest session_lifetime among the running
-// handlers on b, and at least own. Sites sharing a store (and a
+// handlers on b's data, and at least own. Sites sharing a store (and a
 // cookie_domain) accept and renew each other's sessions, each up to its
 // own session_lifetime: a revocation or a session record must last as
-// long as the most lenient of them keeps a session alive.
+// long as the most lenient of them keeps a session alive. Sites whose
+// connection settings differ have backends of their own on the same data.
 func (b *backend) longestLifetime(own time.Duration) time.Duration {
 	live.Lock()
 	defer live.Unlock()
 	for h := range live.handlers {
-		if h.backend == b {
+		if h.backend != nil && h.backend.name == b.name {
 			own = max(own, h.lifetime)
 		}
 	}

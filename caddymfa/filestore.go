@@ -49,6 +49,9 @@ func (fs *FileStore) Provision(caddy.Context) error {
 // PoolKey makes every handler on the same file share one open database.
 func (fs *FileStore) PoolKey() string { return "file:" + fs.path }
 
+// DataName is the file: one backend per file, so the pool key.
+func (fs *FileStore) DataName() string { return fs.PoolKey() }
+
 // OpenStore opens the database file.
 func (fs *FileStore) OpenStore(caddy.Context) (store.Store, error) {
 	return boltstore.Open(fs.path, boltstore.Options{Now: clock})
@@ -73,5 +76,6 @@ func (fs *FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ caddy.Provisioner     = (*FileStore)(nil)
 	_ StoreOpener           = (*FileStore)(nil)
+	_ dataNamer             = (*FileStore)(nil)
 	_ caddyfile.Unmarshaler = (*FileStore)(nil)
 )

@@ -2,6 +2,7 @@ package caddymfa
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,18 +112,21 @@ func (rs *RedisStore) Provision(caddy.Context) error {
 	}
 	rs.opts = o
 	rs.clientKey = clientPoolKey(o, rs.TLS, tlsFiles)
-	rs.name = redisStoreName(o, rs.prefix, rs.FailClosed)
+	rs.name = redisStoreName(o, rs.prefix)
 	return nil
 }
 
-// redisStoreName is how the admin API names the store: the same on every
+// redisStoreName names the data a store works on: its Redis (sorted
+// addresses, master_name), db and prefix, and none of the connection
+// settings. It is how the admin API names the store: the same on every
 // instance and after every restart, and without credentials.
-func redisStoreName(o *redis.UniversalOptions, prefix string, failClosed bool) string {
+func redisStoreName(o *redis.UniversalOptions, prefix string) string {
 	scheme := "redis"
-	if failClosed {
-		scheme = "redis(fail_closed)" // another backend on the same keys
+	if o.MasterName != "" {
+		scheme = "redis(sentinel=" + o.MasterName + ")"
 	}
-	return scheme + ":" + strings.Join(o.Addrs, ",") + "/" + strconv.Itoa(o.DB) + ":" + prefix
+	addrs := slices.Sorted(slices.Values(o.Addrs))
+	return scheme + ":" + strings.Join(addrs, ",") + "/" + strconv.Itoa(o.DB) + ":" + prefix
 }
 
 // redisClients holds one client (one pool) per connection configuration,
@@ -135,11 +139,15 @@ func (c pooledClient) Destruct() error { return c.Close() }
 
 // PoolKey makes every handler with the same Redis, prefix and fail_closed
 // share one backend; the password is hashed, never spelled out. The admin
-// API shows the store by its name instead, as the hash differs between
+// API shows the store by its DataName instead, as the hash differs between
 // processes.
 func (rs *RedisStore) PoolKey() string {
 	return "redis:" + rs.clientKey + ":" + strconv.FormatBool(rs.FailClosed) + ":" + rs.prefix
 }
+
+// DataName names the keys the store works on; handlers whose connection
+// settings differ have backends of their own on the same data.
+func (rs *RedisStore) DataName() string { return rs.name }
 
 // FailClosedOnFeedLoss tells the backend to refuse sessions while the
 // revocation feed is down.
@@ -154,20 +162,16 @@ func (rs *RedisStore) OpenStore(caddy.Context) (store.Store, error) {
 		return nil, err
 	}
 	st := redisstore.New(val.(pooledClient).UniversalClient, redisstore.Options{Prefix: rs.prefix, Now: clock})
-	poolKey := rs.PoolKey()
-	storeNames.Store(poolKey, rs.name)
-	return &sharedRedisStore{Store: st, clientKey: rs.clientKey, poolKey: poolKey}, nil
+	return &sharedRedisStore{Store: st, clientKey: rs.clientKey}, nil
 }
 
 // sharedRedisStore gives its hold on the shared client back when closed.
 type sharedRedisStore struct {
 	*redisstore.Store
 	clientKey string
-	poolKey   string
 }
 
 func (s *sharedRedisStore) Close() error {
-	storeNames.Delete(s.poolKey)
 	err := s.Store.Close()
 	if _, derr := redisClients.Delete(s.clientKey); derr != nil && err == nil {
 		err = derr
@@ -295,6 +299,7 @@ func (rs *RedisStore) unmarshalTLS(d *caddyfile.Dispenser) error {
 var (
 	_ caddy.Provisioner     = (*RedisStore)(nil)
 	_ StoreOpener           = (*RedisStore)(nil)
+	_ dataNamer             = (*RedisStore)(nil)
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
 	_ store.RevocationFeed  = (*sharedRedisStore)(nil)
 )

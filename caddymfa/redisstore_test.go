@@ -325,12 +325,7 @@ func TestRedisStoreNameIsStableAndPasswordFree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := rs.OpenStore(caddy.Context{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		return storeName(rs.PoolKey())
+		return rs.DataName()
 	}
 	first := name()
 	secret := poolKeySecret
@@ -344,5 +339,32 @@ func TestRedisStoreNameIsStableAndPasswordFree(t *testing.T) {
 	}
 	if strings.Contains(first, "s3cret") || strings.Contains(first, "app") {
 		t.Errorf("name %q holds credentials", first)
+	}
+}
+
+// A Redis store's data name tells where its keys are, and nothing of how
+// it connects: sites whose names agree share sessions and revocations.
+func TestRedisStoreDataName(t *testing.T) {
+	base := `"addresses":["10.0.0.6:6379","10.0.0.5:6379"],"prefix":"gw:"`
+	sentinel := `"addresses":["10.0.0.6:26379","10.0.0.5:26379"],"master_name":"main","db":2`
+	cases := []struct {
+		name, config, want string
+	}{
+		{"cluster", `{` + base + `}`, "redis:10.0.0.5:6379,10.0.0.6:6379/0:gw:"},
+		{"addresses in another order", `{"addresses":["10.0.0.5:6379","10.0.0.6:6379"],"prefix":"gw:"}`, "redis:10.0.0.5:6379,10.0.0.6:6379/0:gw:"},
+		{"connection settings", `{` + base + `,"pool_size":3,"read_timeout":"5s","password":"pw","username":"u","fail_closed":true,"tls":{}}`, "redis:10.0.0.5:6379,10.0.0.6:6379/0:gw:"},
+		{"sentinel", `{` + sentinel + `}`, "redis(sentinel=main):10.0.0.5:26379,10.0.0.6:26379/2:mfa:"},
+		{"another master", `{"addresses":["10.0.0.6:26379","10.0.0.5:26379"],"master_name":"other","db":2}`, "redis(sentinel=other):10.0.0.5:26379,10.0.0.6:26379/2:mfa:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := provisionRedis(t, tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rs.DataName(); got != tc.want {
+				t.Errorf("data name %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -6,32 +6,61 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddymfa/caddy-mfa/internal/testenv"
 )
 
 // TestRevocationLastsTheLongestSharedLifetime: two sites share a store and
 // a cookie_domain, so each accepts and renews the other's sessions up to
 // its own session_lifetime. A logout on the site of 1 h must still hold on
-// the site of 12 h after that hour.
+// the site of 12 h after that hour. Sites on the same Redis data whose
+// connection settings differ have a backend each, and count as sharing.
 func TestRevocationLastsTheLongestSharedLifetime(t *testing.T) {
-	og, a, b := sharedLifetimeSites(t)
-	_, _, tok := a.enrollAPI("alice", "alice-password")
-	// Kept alive on site B past half an hour, then signed out on site A.
-	og.clock.Advance(25 * time.Minute)
-	tok = renewOn(t, b, tok)
-	og.clock.Advance(20 * time.Minute)
-	tok = renewOn(t, b, tok)
-	r, _ := a.api("POST", "logout", nil, "Authorization", "Bearer "+tok)
-	mustStatus(t, r, http.StatusNoContent)
+	cases := []struct {
+		name   string
+		stores func(t *testing.T) (a, b string)
+	}{
+		{"one file", func(*testing.T) (string, string) { return fileStore, fileStore }},
+		{"one Redis, another pool_size", redisStores("", "pool_size 5")},
+		{"one Redis, another fail_closed", redisStores("", "fail_closed")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			storeA, storeB := tc.stores(t)
+			og, a, b := sharedLifetimeSitesOn(t, storeA, storeB)
+			_, _, tok := a.enrollAPI("alice", "alice-password")
+			// Kept alive on site B past half an hour, then signed out on site A.
+			og.clock.Advance(25 * time.Minute)
+			tok = renewOn(t, b, tok)
+			og.clock.Advance(20 * time.Minute)
+			tok = renewOn(t, b, tok)
+			r, _ := a.api("POST", "logout", nil, "Authorization", "Bearer "+tok)
+			mustStatus(t, r, http.StatusNoContent)
 
-	// Past site A's lifetime (and leeway), with lapsed revocations swept
-	// as every backend does once a minute, the token is still dead on B.
-	og.clock.Advance(16 * time.Minute)
-	backends.Range(func(_, val any) bool {
-		val.(*backend).revoked.sweep(og.clock.Now())
-		return true
-	})
-	r, _ = b.api("GET", "session", nil, "Authorization", "Bearer "+tok)
-	mustStatus(t, r, http.StatusUnauthorized)
+			// Past site A's lifetime (and leeway), with lapsed revocations
+			// swept as every backend does once a minute, the token is still
+			// dead on B.
+			og.clock.Advance(16 * time.Minute)
+			backends.Range(func(_, val any) bool {
+				val.(*backend).revoked.sweep(og.clock.Now())
+				return true
+			})
+			r, _ = b.api("GET", "session", nil, "Authorization", "Bearer "+tok)
+			mustStatus(t, r, http.StatusUnauthorized)
+		})
+	}
+}
+
+const fileStore = "store file {STORE}"
+
+// redisStores returns store lines for one test Redis, db 0, with extraA
+// and extraB in their blocks.
+func redisStores(extraA, extraB string) func(t *testing.T) (string, string) {
+	return func(t *testing.T) (string, string) {
+		addr := testenv.Redis(t)
+		line := func(extra string) string { return "store redis://" + addr + "/0 {\n" + extra + "\n}" }
+		return line(extraA), line(extraB)
+	}
 }
 
 // TestSessionRecordLastsTheLongestSharedLifetime: a session begun on the
@@ -62,12 +91,19 @@ func TestSessionRecordLastsTheLongestSharedLifetime(t *testing.T) {
 // returns a client of each.
 func sharedLifetimeSites(t *testing.T) (*opsGateway, *client, *client) {
 	t.Helper()
+	return sharedLifetimeSitesOn(t, fileStore, fileStore)
+}
+
+// sharedLifetimeSitesOn is sharedLifetimeSites with site A on storeA and
+// site B on storeB, store lines that reach the same data.
+func sharedLifetimeSitesOn(t *testing.T, storeA, storeB string) (*opsGateway, *client, *client) {
+	t.Helper()
 	portB := freePort(t)
-	shared := func(site string) string {
-		return strings.Replace(site, "store file {STORE}", "store file {STORE}\ncookie_domain localhost", 1)
+	shared := func(site, store string) string {
+		return strings.Replace(site, "store file {STORE}", store+"\ncookie_domain localhost", 1)
 	}
-	siteB := fmt.Sprintf("http://localhost:%d {\n%s\nreverse_proxy {UPSTREAM}\n}", portB, shared(policyMFA(t, "session_lifetime 12h")))
-	og := startOpsGateway(t, shared(policyMFA(t, "session_lifetime 1h")), opsOptions{sites: siteB})
+	siteB := fmt.Sprintf("http://localhost:%d {\n%s\nreverse_proxy {UPSTREAM}\n}", portB, shared(policyMFA(t, "session_lifetime 12h"), storeB))
+	og := startOpsGateway(t, shared(policyMFA(t, "session_lifetime 1h"), storeA), opsOptions{sites: siteB})
 	gb := *og.gateway
 	gb.base = fmt.Sprintf("http://localhost:%d", portB)
 	return og, og.client(), gb.client()
