@@ -172,6 +172,37 @@ func TestAccountSessionsDevicesAndSignOutEverywhere(t *testing.T) {
 	}
 }
 
+// A device trusted under a longer trusted_device than today's is listed
+// as it is trusted now: until the shorter lifetime ends, then not at all.
+func TestAccountListsDevicesByTheCurrentLifetime(t *testing.T) {
+	g, c, secret := enrolledAlice(t, policyMFA(t, "trusted_device 30d"))
+	tok := c.loginAPI("alice", "alice-password")
+	r, _ := c.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now()), "remember_device": true})
+	mustStatus(t, r, http.StatusOK)
+	trusted := g.clock.Now().Unix()
+	g.load(policyMFA(t, "trusted_device 1d"))
+
+	// Listed as seen from another browser, signed in with a code.
+	devices := func() []any {
+		t.Helper()
+		g.clock.Advance(30 * time.Second) // a new TOTP step
+		other := g.client()
+		tok := other.loginAPI("alice", "alice-password")
+		r, m := other.api("POST", "verify", map[string]any{"mfa_token": tok, "code": codeAt(t, secret, g.clock.Now())})
+		mustStatus(t, r, http.StatusOK)
+		r, m = other.api("GET", "account", nil, "Authorization", "Bearer "+m["access_token"].(string))
+		mustStatus(t, r, http.StatusOK)
+		return m["devices"].([]any)
+	}
+	if d := devices(); len(d) != 1 || int64(d[0].(map[string]any)["expires_at"].(float64)) != trusted+24*3600 {
+		t.Errorf("devices within a day: %v", d)
+	}
+	g.clock.Advance(10 * 24 * time.Hour)
+	if d := devices(); len(d) != 0 {
+		t.Errorf("devices ten days on, with a 1-day lifetime: %v", d)
+	}
+}
+
 func TestAccountAPIFactorsNeedFreshSecondFactor(t *testing.T) {
 	g := startGateway(t, defaultMFA(t))
 	c := g.client()

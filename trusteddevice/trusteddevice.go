@@ -116,9 +116,27 @@ func (m *Manager) Verify(ctx context.Context, token, user string) (store.Device,
 	return d, nil
 }
 
-// List returns user's live devices, oldest first.
+// List returns user's live devices, oldest first: those Verify would
+// still accept, each expiring no later than Lifetime after it was trusted.
 func (m *Manager) List(ctx context.Context, user string) ([]store.Device, error) {
-	return m.Store.Devices(ctx, user, m.now())
+	if m.Lifetime <= 0 {
+		return nil, nil
+	}
+	now := m.now()
+	all, err := m.Store.Devices(ctx, user, now)
+	if err != nil {
+		return nil, err
+	}
+	live := all[:0]
+	for _, d := range all {
+		if end := d.CreatedAt.Add(m.Lifetime); end.Before(d.ExpiresAt) {
+			d.ExpiresAt = end
+		}
+		if now.Before(d.ExpiresAt) {
+			live = append(live, d)
+		}
+	}
+	return live, nil
 }
 
 // Revoke removes one of user's devices.

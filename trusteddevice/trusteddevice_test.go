@@ -161,7 +161,7 @@ func TestVerifyDoesNotResurrectARevokedDevice(t *testing.T) {
 func TestShorterLifetimeEndsOlderDevices(t *testing.T) {
 	m, c, _ := newManager(t) // 30 days
 	ctx := context.Background()
-	tok, _, err := m.Issue(ctx, "alice", "")
+	tok, d, err := m.Issue(ctx, "alice", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,13 +170,23 @@ func TestShorterLifetimeEndsOlderDevices(t *testing.T) {
 	if _, err := shorter.Verify(ctx, tok, "alice"); err != nil {
 		t.Fatalf("within the new lifetime: %v", err)
 	}
+	// Listed as it is trusted: until a day after it was trusted.
+	if list, err := shorter.List(ctx, "alice"); err != nil || len(list) != 1 || !list[0].ExpiresAt.Equal(d.CreatedAt.Add(24*time.Hour)) {
+		t.Fatalf("listed within the new lifetime: %v, %v", list, err)
+	}
 	c.Add(time.Hour)
 	if _, err := shorter.Verify(ctx, tok, "alice"); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("a day old with a 1-day lifetime: %v, want ErrUntrusted", err)
 	}
+	if list, err := shorter.List(ctx, "alice"); err != nil || len(list) != 0 {
+		t.Fatalf("a device no longer trusted is listed: %v, %v", list, err)
+	}
 	// The stored expiry still holds for a manager with the old lifetime.
 	if _, err := m.Verify(ctx, tok, "alice"); err != nil {
 		t.Fatalf("30-day manager: %v", err)
+	}
+	if list, err := m.List(ctx, "alice"); err != nil || len(list) != 1 || !list[0].ExpiresAt.Equal(d.ExpiresAt) {
+		t.Fatalf("30-day manager lists: %v, %v", list, err)
 	}
 }
 
