@@ -51,6 +51,21 @@ func TestRevocationLastsTheLongestSharedLifetime(t *testing.T) {
 	}
 }
 
+// TestSessionListingShowsItsLatestEnd: a session begun on the site of 1 h
+// is listed there with the end of the site of 12 h, where it may be kept
+// alive. Its end on this site alone would be in the past while it still
+// works on the other, and it must stay listed there for its user to end.
+func TestSessionListingShowsItsLatestEnd(t *testing.T) {
+	_, a, _ := sharedLifetimeSites(t)
+	_, _, tok := a.enrollAPI("alice", "alice-password")
+	r, m := a.api("GET", "account", nil, "Authorization", "Bearer "+tok)
+	mustStatus(t, r, http.StatusOK)
+	s := m["sessions"].([]any)[0].(map[string]any)
+	if d := time.Duration(s["expires_at"].(float64)-s["created_at"].(float64)) * time.Second; d != 12*time.Hour {
+		t.Errorf("listed as ending %v after sign-in, want 12h", d)
+	}
+}
+
 const fileStore = "store file {STORE}"
 
 // redisStores returns store lines for one test Redis, db 0, with extraA
