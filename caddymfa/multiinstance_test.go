@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,22 +109,10 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 		for i := range tokens {
 			tokens[i] = clients[i%2].loginAPI("bob", "bob-password")
 		}
-		statuses := make([]int, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				r, _ := clients[i%2].api("POST", "verify", map[string]string{"mfa_token": tokens[i], "recovery_code": bobCodes[0]})
-				statuses[i] = r.StatusCode
-			})
-		}
-		close(start)
-		wg.Wait()
-		count := map[int]int{}
-		for _, s := range statuses {
-			count[s]++
-		}
+		count := parallelStatuses(n, func(i int) int {
+			r, _ := clients[i%2].api("POST", "verify", map[string]string{"mfa_token": tokens[i], "recovery_code": bobCodes[0]})
+			return r.StatusCode
+		})
 		if count[http.StatusOK] != 1 || count[http.StatusUnauthorized] != n-1 {
 			t.Fatalf("statuses %v, want exactly one 200 and %d 401s", count, n-1)
 		}
