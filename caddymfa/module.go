@@ -248,8 +248,9 @@ func checkIdentityFrom(v string) error {
 	if v == "" {
 		return nil
 	}
-	name, ok := strings.CutPrefix(v, "{")
-	if name, ok = strings.CutSuffix(name, "}"); !ok || !strings.HasPrefix(v, "{") || strings.ContainsAny(name, "{}") {
+	name, opened := strings.CutPrefix(v, "{")
+	name, closed := strings.CutSuffix(name, "}")
+	if !opened || !closed || strings.ContainsAny(name, "{}") {
 		return fmt.Errorf("identity_from must be one placeholder such as {http.auth.user.id}, got %q", v)
 	}
 	for _, src := range identitySources {

@@ -7,12 +7,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddymfa/caddy-mfa/caddymfa/store"
 )
@@ -121,23 +118,10 @@ func fromOwnPage(r *http.Request) bool {
 }
 
 // parkOwner is the user of the session cookie r came with, "" for none.
-// The token's signature, kind and audience are checked, not its times or
-// revocation: a session that just ran out still says whose request this
-// is.
+// The token's times and revocation are not checked: a session that just
+// ran out still says whose request this is.
 func (h *Handler) parkOwner(r *http.Request) string {
-	raw := h.sessionCookie(r)
-	if raw == "" {
-		return ""
-	}
-	var c sessionClaims
-	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
-	if _, err := p.ParseWithClaims(raw, &c, h.tokens.keyFunc(typSession)); err != nil {
-		return ""
-	}
-	if !slices.Contains(c.Audience, h.sessionAudience(r)) {
-		return ""
-	}
-	return c.Subject
+	return h.tokens.sessionOwner(h.sessionCookie(r), h.sessionAudience(r))
 }
 
 // uriTag names the URL a request was parked for, in its resume cookie, so

@@ -103,6 +103,9 @@ type tokenCodec struct {
 	current string
 	keys    map[string]map[string][]byte // typ → kid → key
 	parser  *jwt.Parser
+	// ownerParser checks a session token's signature only: whose it is
+	// matters after it ran out (sessionOwner).
+	ownerParser *jwt.Parser
 	// verified remembers session tokens that verified (sessioncache.go).
 	verified *sessionCache
 }
@@ -119,7 +122,8 @@ func newTokenCodec(ring *keys.Ring, now func() time.Time) (*tokenCodec, error) {
 			jwt.WithLeeway(tokenLeeway),
 			jwt.WithTimeFunc(now),
 		),
-		verified: newSessionCache(sessionCacheSize),
+		ownerParser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation()),
+		verified:    newSessionCache(sessionCacheSize),
 	}
 	for _, kid := range ring.KeyIDs() {
 		for typ, purpose := range map[string]string{typSession: purposeSession, typPending: purposePending} {
@@ -131,6 +135,19 @@ func newTokenCodec(ring *keys.Ring, now func() time.Time) (*tokenCodec, error) {
 		}
 	}
 	return tc, nil
+}
+
+// sessionOwner is the user of session token raw for audience aud, whether
+// or not it is still in force; "" when it is not one of ours.
+func (tc *tokenCodec) sessionOwner(raw, aud string) string {
+	var c sessionClaims
+	if raw == "" {
+		return ""
+	}
+	if _, err := tc.ownerParser.ParseWithClaims(raw, &c, tc.keyFunc(typSession)); err != nil || !slices.Contains(c.Audience, aud) {
+		return ""
+	}
+	return c.Subject
 }
 
 func (tc *tokenCodec) sign(typ string, claims jwt.Claims) (string, error) {
