@@ -164,13 +164,7 @@ func findAdminTarget(want string) (adminTarget, error) {
 	for name, b := range byName {
 		t = adminTarget{name: name, backend: b}
 	}
-	live.Lock()
-	for h := range live.handlers {
-		if h.backend != nil && h.backend.name == t.name {
-			t.handlers = append(t.handlers, h)
-		}
-	}
-	live.Unlock()
+	t.handlers = handlersOn(t.name)
 	if len(t.handlers) == 0 {
 		return adminTarget{}, adminError(http.StatusServiceUnavailable, "store %s is closing: no running mfa handler uses it", t.name)
 	}

@@ -243,14 +243,24 @@ func (b *backend) revoke(ctx context.Context, r store.Revocation) error {
 // long as the most lenient of them keeps a session alive. Sites whose
 // connection settings differ have backends of their own on the same data.
 func (b *backend) longestLifetime(own time.Duration) time.Duration {
-	live.Lock()
-	defer live.Unlock()
-	for h := range live.handlers {
-		if h.backend != nil && h.backend.name == b.name {
-			own = max(own, h.lifetime)
-		}
+	for _, h := range handlersOn(b.name) {
+		own = max(own, h.lifetime)
 	}
 	return own
+}
+
+// handlersOn are the running handlers whose store holds the data named
+// name, through whichever backend.
+func handlersOn(name string) []*Handler {
+	live.Lock()
+	defer live.Unlock()
+	var hs []*Handler
+	for h := range live.handlers {
+		if h.backend != nil && h.backend.name == name {
+			hs = append(hs, h)
+		}
+	}
+	return hs
 }
 
 // revocations answers "is this session dead?" from memory, so the hot path
