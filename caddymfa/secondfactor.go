@@ -262,8 +262,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 		h.accountLockStarts(r, user, kind, st, now)
 		return verified{}, h.refuseLocked(r, user, kind, reason, st, now)
 	case err == errInvalidCode:
-		h.codeFailed(ctx, r, user, f, now)
-		h.accountLockStarts(r, user, kind, st, now)
+		h.codeFailed(ctx, r, user, f, st, now)
 		return verified{}, err
 	case err != nil:
 		return verified{}, h.startRefused(r, user, v.step, err)
@@ -274,8 +273,7 @@ func (h *Handler) checkCode(ctx context.Context, r *http.Request, user string, i
 		observe()
 		if err != nil {
 			if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
-				h.codeFailed(ctx, r, user, f, now)
-				h.accountLockStarts(r, user, kind, st, now)
+				h.codeFailed(ctx, r, user, f, st, now)
 			}
 			return verified{}, err
 		}
@@ -345,11 +343,13 @@ func (h *Handler) accountLockStarts(r *http.Request, user, kind string, st store
 	}
 }
 
-// codeFailed records a wrong code of factor f: a failure of the client
-// IP, one more in the long window of failures (and the window lock it may
-// start), and the audit event.
-func (h *Handler) codeFailed(ctx context.Context, r *http.Request, user string, f secondFactor, now time.Time) {
+// codeFailed records a wrong code of factor f, counted as st: the audit
+// event, the account lock it may have started, a failure of the client
+// IP, and one more in the long window of failures (and the window lock it
+// may start).
+func (h *Handler) codeFailed(ctx context.Context, r *http.Request, user string, f secondFactor, st store.Attempt, now time.Time) {
 	h.auditEvent(r, "challenge", user, f.Type(), "failure")
+	h.accountLockStarts(r, user, f.Type(), st, now)
 	h.ipFailed(ctx, r, now, user, f.Type())
 	if !f.Unlocks() {
 		wst, err := h.backend.CountAttempt(ctx, h.attemptKey("mfa30", user), now, h.limits.window)
