@@ -76,20 +76,26 @@ func (h *Handler) checkSession(r *http.Request, raw, aud string, now time.Time, 
 		// The earlier handler now vouches for someone else.
 		return session{}, errAuthRequired
 	}
-	tag, known := h.passwordTags[s.User]
-	if !known && h.IdentityFrom == "" {
-		// Not one of this handler's users: removed since the session
-		// began, or signed in at another handler sharing the secret.
-		return session{}, errAuthRequired
-	}
-	if known && tag != s.PasswordTag {
-		// The password changed since this session began.
+	if !h.firstFactorStands(s.User, s.PasswordTag) {
 		return session{}, errAuthRequired
 	}
 	if h.BindIP && s.ClientIP != clientIP(r) {
 		return session{}, errAuthRequired
 	}
 	return s, nil
+}
+
+// firstFactorStands reports whether a first factor user passed with the
+// password tag tag still stands: user is one of this handler's (not
+// removed since, nor signed in at another handler sharing the secret), and
+// the password has not changed. With identity_from, users need not be
+// ours; the earlier handler vouches for them.
+func (h *Handler) firstFactorStands(user, tag string) bool {
+	current, known := h.passwordTags[user]
+	if !known {
+		return h.IdentityFrom != ""
+	}
+	return current == tag
 }
 
 // sessionCookie is the session cookie's value. A token in the cache of

@@ -125,14 +125,7 @@ func (h *Handler) startRefused(r *http.Request, user string, step store.StepUse,
 // and no revocation of all the user's sessions (an admin reset, signing
 // out everywhere, the last factor removed) came after its first factor.
 func (h *Handler) pendingCurrent(p pending) bool {
-	tag, known := h.passwordTags[p.User]
-	switch {
-	case !known && h.IdentityFrom == "":
-		return false
-	case known && tag != p.PasswordTag:
-		return false
-	}
-	return !h.backend.revoked.revoked("", p.User, p.AuthTime)
+	return h.firstFactorStands(p.User, p.PasswordTag) && !h.backend.revoked.revoked("", p.User, p.AuthTime)
 }
 
 // pendingUnspent refuses a sign-in whose mfa_token was spent already,
